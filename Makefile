@@ -1,0 +1,28 @@
+# The two quick-start commands: `make chat` and `make test`. Each makes its own virtual
+# environment in .venv and installs what it needs, so a fresh clone needs nothing else.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: chat test lint check-flows clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+chat: $(STAMP)
+	$(BIN)/rebound chat
+
+test: $(STAMP)
+	$(BIN)/ruff check bot tests
+	$(BIN)/rebound flows check flows
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check bot tests
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache rebound.db rebound.db-*

@@ -1,0 +1,167 @@
+"""Settings: a TOML file, overridden by ``REBOUND_*`` environment variables (12-factor).
+
+The file is found by ``--config``, then ``REBOUND_CONFIG``, then ``./config.toml``; with none
+of them the defaults run the terminal chat on a local SQLite file. Nested settings use a double
+underscore in the environment: ``REBOUND_DATABASE__URL``, ``REBOUND_SLACK__BOT_TOKEN``.
+Tokens are ``SecretStr`` so they never show up in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class ConfigError(Exception):
+    """A setting is wrong. The message is one line that names the setting."""
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name like Europe/London)"
+        ) from None
+    return value
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "sqlite:///rebound.db"
+    echo: bool = False
+    pool_size: int = Field(default=5, ge=1, le=100)
+
+
+class ReminderSettings(BaseModel):
+    debrief_time: str = "18:00"
+    quiet_start: str = "21:00"
+    quiet_end: str = "08:00"
+    feedback_follow_up_days: int = Field(default=4, ge=1, le=30)
+    paused_check_in_days: int = Field(default=2, ge=1, le=30)
+    misfire_window_hours: int = Field(default=12, ge=0, le=24 * 14)
+    poll_seconds: float = Field(default=5.0, gt=0, le=300)
+    enabled: bool = True
+
+    @field_validator("debrief_time", "quiet_start", "quiet_end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError(f"expected a time like 21:00, got {value!r}")
+        return value
+
+
+class SlackSettings(BaseModel):
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    api_url: str = "https://slack.com/api/"
+    http_port: int = Field(default=3000, ge=1, le=65535)
+
+
+class DiscordSettings(BaseModel):
+    token: SecretStr | None = None
+    application_id: str | None = None
+    api_base: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    dev_guild_id: str | None = None
+    global_commands: bool = False
+
+
+class Link(BaseModel):
+    name: str
+    url: str
+
+
+class CoachingSettings(BaseModel):
+    crisis_resources: list[str] = Field(
+        default_factory=lambda: [
+            "If you are in danger right now, call your local emergency number.",
+            "UK & Ireland: Samaritans, call 116 123 (free, any time).",
+            "US: call or text 988 (Suicide & Crisis Lifeline).",
+            "Elsewhere: findahelpline.com lists free, confidential lines by country.",
+        ]
+    )
+    # Per workspace or guild id: a different list of crisis resources.
+    workspace_crisis_resources: dict[str, list[str]] = Field(default_factory=dict)
+    careers_links: list[Link] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    """Every setting Rebound reads. ``config.example.toml`` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REBOUND_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    timezone: str = "UTC"
+    flows_dir: Path = Path(__file__).resolve().parent.parent / "flows"
+    data_dir: Path = Path("rebound-output")
+    log_level: str = "WARNING"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    reminders: ReminderSettings = Field(default_factory=ReminderSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    coaching: CoachingSettings = Field(default_factory=CoachingSettings)
+
+    _zone = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file (passed in as init values).
+        return (env_settings, init_settings)
+
+    def crisis_resources_for(self, workspace: str) -> list[str]:
+        return self.coaching.workspace_crisis_resources.get(
+            workspace, self.coaching.crisis_resources
+        )
+
+
+def find_config(explicit: str | Path | None = None) -> Path | None:
+    """The config file to read, in order: explicit path, REBOUND_CONFIG, ./config.toml."""
+    if explicit:
+        return Path(explicit)
+    if env := os.environ.get("REBOUND_CONFIG"):
+        return Path(env)
+    default = Path("config.toml")
+    return default if default.exists() else None
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read settings, raising :class:`ConfigError` with one readable line on any mistake."""
+    file = find_config(path)
+    data: dict[str, Any] = {}
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {file}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        raise ConfigError(f"config error: {where}: {msg}") from None

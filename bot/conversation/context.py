@@ -1,0 +1,58 @@
+"""What an action sees during one turn: the person, their slots, the database session, the clock.
+
+A :class:`TurnContext` lives for exactly one turn and one database transaction. Actions write
+domain rows through ``ctx.session`` and add extra messages through ``ctx.say``; nothing is sent
+until the transaction has committed, so a failed turn never leaves a half-sent conversation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from bot.conversation.messages import Choice, Image, Inbound, Reply
+from bot.storage.models import Conversation, User
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+
+@dataclass
+class TurnContext:
+    session: Session
+    user: User
+    conversation: Conversation
+    inbound: Inbound
+    now: datetime
+    settings: Settings
+    slots: dict[str, Any] = field(default_factory=dict)
+    extra: list[Reply] = field(default_factory=list)
+    # Set by an action to leave the flow: "@flow" starts another flow, a state name jumps there.
+    redirect: str | None = None
+
+    @property
+    def zone(self) -> tzinfo:
+        return ZoneInfo(self.user.timezone or self.settings.timezone)
+
+    @property
+    def local_now(self) -> datetime:
+        return self.now.astimezone(self.zone)
+
+    @property
+    def today(self) -> date:
+        return self.local_now.date()
+
+    def say(self, text: str, choices: tuple[Choice, ...] = (), image: Image | None = None) -> None:
+        """Queue an extra message, shown before the state's own text."""
+        self.extra.append(Reply(text=text, choices=choices, image=image))
+
+    def slot_int(self, name: str) -> int | None:
+        value = self.slots.get(name)
+        try:
+            return int(value) if value is not None else None
+        except (TypeError, ValueError):
+            return None

@@ -1,0 +1,212 @@
+"""The engine: one inbound message in, a list of replies out, one database transaction per turn.
+
+A turn loads the person (row-locked, so two processes never interleave one person's turns),
+loads their conversation, lets :class:`~bot.conversation.turn.Turn` decide what happens, saves,
+and commits. Replies are returned only after the commit, so nothing is ever said about a turn
+that did not happen. Conflicts (a stale version, a racing first message) retry the whole turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from bot.config import Settings
+from bot.conversation.flows import (
+    ENTRY_FLOW,
+    HOME_FLOW,
+    FlowSpec,
+    Problem,
+    check_flows,
+    load_flows,
+    unwrap,
+)
+from bot.conversation.machine import FlowMachine
+from bot.conversation.messages import Inbound, Reply, UserKey
+from bot.conversation.registry import Registry, load_behaviour
+from bot.storage.db import Database
+from bot.storage.models import Conversation, ProcessedEvent, User
+
+log = logging.getLogger(__name__)
+
+REQUIRED_FLOWS = (HOME_FLOW, ENTRY_FLOW)
+MESSAGES_FILE = "_messages.yaml"
+REQUIRED_MESSAGES = (
+    "crisis",
+    "welcome_back",
+    "crisis_return",
+    "paused",
+    "stopped",
+    "help",
+    "not_understood",
+    "form_hint",
+    "too_long",
+    "empty",
+    "stale",
+    "unavailable",
+    "cannot_go_back",
+    "identity",
+    "error",
+    "moved",
+    "form_errors",
+    "open_form",
+    "moved_to_dm",
+    "dm_blocked",
+)
+
+
+class FlowsInvalid(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def load_messages(flows_dir: Path) -> tuple[dict[str, str], list[Problem]]:
+    path = flows_dir / MESSAGES_FILE
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        return {}, [Problem(MESSAGES_FILE, None, f"cannot read system messages: {exc}")]
+    messages = {str(k): unwrap(v) for k, v in raw.items()}
+    problems = [
+        Problem(MESSAGES_FILE, key, "required message is missing")
+        for key in REQUIRED_MESSAGES
+        if key not in messages
+    ]
+    return messages, problems
+
+
+def load_checked(
+    flows_dir: Path, registry: Registry
+) -> tuple[dict[str, FlowSpec], dict[str, str], list[Problem]]:
+    """Load flows and system messages and check them all: what ``rebound flows check`` runs."""
+    flows, problems = load_flows(flows_dir)
+    problems += check_flows(flows, registry, REQUIRED_FLOWS)
+    messages, msg_problems = load_messages(flows_dir)
+    return flows, messages, problems + msg_problems
+
+
+class Engine:
+    """Platform-neutral conversation engine shared by every adapter and the scheduler."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Callable[[], datetime] | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.registry = registry or load_behaviour()
+        self.flows, self.messages, problems = load_checked(settings.flows_dir, self.registry)
+        if problems:
+            raise FlowsInvalid(problems)
+        self.machines = {
+            name: FlowMachine(flow, self.registry) for name, flow in self.flows.items()
+        }
+        self.commands = {cmd: name for name, flow in self.flows.items() for cmd in flow.commands}
+
+    # ------------------------------------------------------------------ public
+
+    def handle(self, inbound: Inbound) -> list[Reply]:
+        """Answer one thing the person did. Never raises for anything the person sends."""
+        return self._in_turn(inbound, lambda turn: turn.run())
+
+    def resume(self, user: UserKey) -> list[Reply]:
+        """Show a person where they are (their first hello if they are new), changing nothing."""
+        return self._in_turn(Inbound(user=user), lambda turn: turn.resume())
+
+    def start_flow(
+        self,
+        user: UserKey,
+        flow: str,
+        slots: dict[str, Any] | None = None,
+        intro: str | None = None,
+    ) -> list[Reply]:
+        """Move a person into ``flow`` (used by reminders and slash commands) and render it."""
+        inbound = Inbound(user=user)
+        return self._in_turn(inbound, lambda turn: turn.start(flow, slots or {}, intro))
+
+    # ------------------------------------------------------------------ turn plumbing
+
+    def _in_turn(self, inbound: Inbound, body: Callable[[Any], list[Reply]]) -> list[Reply]:
+        from bot.conversation.turn import Turn
+
+        for attempt in range(5):
+            try:
+                with self.db.transaction() as session:
+                    if inbound.event_id and self._seen(session, inbound):
+                        return []
+                    user = self._user(session, inbound)
+                    conversation = self._conversation(session, user)
+                    turn = Turn(self, session, user, conversation, inbound)
+                    replies = body(turn)
+                    turn.save()
+                return replies
+            except (StaleDataError, IntegrityError, OperationalError) as exc:
+                if attempt == 4 or (isinstance(exc, OperationalError) and not _retryable(exc)):
+                    log.exception("turn failed after %d attempts", attempt + 1)
+                    return [Reply(text=self.messages["error"])]
+                log.info("turn conflict (%s), retrying", type(exc).__name__)
+            except Exception:
+                log.exception("turn failed for a %s user", inbound.user.platform)
+                return [Reply(text=self.messages["error"])]
+        return [Reply(text=self.messages["error"])]  # pragma: no cover
+
+    def _seen(self, session: Session, inbound: Inbound) -> bool:
+        key = f"{inbound.user.platform}:{inbound.user.workspace}:{inbound.event_id}"[:200]
+        if session.get(ProcessedEvent, key) is not None:
+            return True
+        session.add(ProcessedEvent(key=key, created_at=self.clock()))
+        return False
+
+    def _user(self, session: Session, inbound: Inbound) -> User:
+        key = inbound.user
+        stmt = (
+            select(User)
+            .where(
+                User.platform == key.platform,
+                User.workspace == key.workspace,
+                User.external_id == key.user_id,
+            )
+            .with_for_update()
+        )
+        user = session.scalars(stmt).one_or_none()
+        now = self.clock()
+        if user is None:
+            user = User(
+                platform=key.platform,
+                workspace=key.workspace,
+                external_id=key.user_id,
+                quiet_start=self.settings.reminders.quiet_start,
+                quiet_end=self.settings.reminders.quiet_end,
+                reminders_on=True,
+                weekly_summary=False,
+                created_at=now,
+            )
+            session.add(user)
+            session.flush()
+        if inbound.display_name:
+            user.display_name = inbound.display_name[:80]
+        user.last_seen_at = now
+        return user
+
+    def _conversation(self, session: Session, user: User) -> Conversation | None:
+        stmt = select(Conversation).where(Conversation.user_id == user.id)
+        return session.scalars(stmt).one_or_none()
+
+
+def _retryable(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return any(word in text for word in ("deadlock", "could not serialize", "locked", "busy"))

@@ -1,0 +1,103 @@
+"""The neutral message model: every adapter translates its platform to and from these.
+
+Adapters build an :class:`Inbound` from a platform event and render each :class:`Reply` with
+the platform's own UI. Nothing here knows about Slack, Discord or the terminal, so a transcript
+that passes on one adapter passes on all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FieldKind = Literal["text", "long_text", "date", "datetime", "number", "choice"]
+
+
+@dataclass(frozen=True, slots=True)
+class UserKey:
+    """Who is talking: identity is (platform, workspace or guild, user), never the user id alone."""
+
+    platform: str
+    workspace: str
+    user_id: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.workspace}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A button or numbered option. ``id`` is stable across wording changes; ``label`` is shown."""
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One input of a form: a modal field on Slack/Discord, one prompt in the terminal."""
+
+    id: str
+    label: str
+    kind: FieldKind = "text"
+    required: bool = True
+    placeholder: str = ""
+    max_length: int = 500
+    options: tuple[Choice, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """A group of fields submitted together (a modal). ``id`` names the form in its flow."""
+
+    id: str
+    title: str
+    fields: tuple[Field, ...]
+    submit_label: str = "Save"
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """A picture to show (the progress chart). ``path`` is a PNG file on local disk."""
+
+    path: str
+    alt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message from the bot.
+
+    ``private`` is True for everything personal: adapters must deliver it in a DM or as an
+    ephemeral reply, never to a shared channel. ``token`` identifies the step the choices belong
+    to, so a button pressed on an old message can be recognised as stale.
+    ``errors`` carries per-field validation messages when a form submission was refused, so a
+    modal can show them beside the fields.
+    """
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    form: Form | None = None
+    image: Image | None = None
+    private: bool = True
+    token: str | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One thing the person did: typed text, pressed a choice, or submitted a form.
+
+    Exactly one of ``text``, ``choice`` or ``form`` is normally set. ``event_id`` is the
+    platform's id for the event, used to process retries only once. ``token`` is the step token
+    the pressed choice or submitted form was rendered with (None for typed text).
+    """
+
+    user: UserKey
+    text: str | None = None
+    choice: str | None = None
+    form: dict[str, Any] | None = None
+    event_id: str | None = None
+    token: str | None = None
+    display_name: str | None = None
+    in_channel: bool = False

@@ -1,0 +1,79 @@
+"""Turn a flow state into neutral replies: fill placeholders, pick text variants, add choices."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.conversation.context import TurnContext
+from bot.conversation.flows import StateSpec, Variant
+from bot.conversation.machine import OPTION_PREFIX
+from bot.conversation.messages import Choice, Form, Reply
+from bot.conversation.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class _Slots(dict[str, Any]):
+    """Missing placeholders render as empty text instead of crashing a turn."""
+
+    def __missing__(self, key: str) -> str:
+        log.warning("placeholder {%s} has no value", key)
+        return ""
+
+
+def template_values(ctx: TurnContext) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        k: ("" if v is None else v) for k, v in ctx.slots.items() if not k.startswith("_")
+    }
+    values.setdefault("name", ctx.user.display_name or "there")
+    values.setdefault("today", ctx.today.isoformat())
+    values.setdefault("timezone", ctx.user.timezone or ctx.settings.timezone)
+    return values
+
+
+def fill(text: str, values: dict[str, Any]) -> str:
+    try:
+        return text.format_map(_Slots(values))
+    except (ValueError, IndexError, KeyError, AttributeError):
+        log.warning("could not fill template %r", text[:60])
+        return text
+
+
+def pick_text(message: str | Variant, values: dict[str, Any]) -> str:
+    if isinstance(message, Variant):
+        key = str(values.get(message.by, ""))
+        return message.cases.get(key, message.default)
+    return message
+
+
+def choices_for(ctx: TurnContext, state: StateSpec, registry: Registry) -> list[Choice]:
+    """Dynamic options first, then the static choices whose ``when`` holds right now."""
+    out: list[Choice] = []
+    if state.options:
+        provider = registry.options[state.options.source]
+        out.extend(Choice(f"{OPTION_PREFIX}{oid}", label) for oid, label in provider(ctx))
+    for choice in state.choices:
+        if choice.when and not registry.conditions[choice.when](ctx):
+            continue
+        out.append(Choice(choice.id, fill(choice.label, template_values(ctx))))
+    return out
+
+
+def render_state(ctx: TurnContext, state: StateSpec, registry: Registry, token: str) -> list[Reply]:
+    values = template_values(ctx)
+    texts = [t for t in (fill(pick_text(m, values), values) for m in state.say) if t.strip()]
+    if not state.waits:
+        return [Reply(text=t) for t in texts]
+    if not texts:
+        texts = ["What would you like to do?"]
+    form = None
+    if state.form:
+        form = Form(state.form.id, state.form.title, state.form.fields, state.form.submit_label)
+    last = Reply(
+        text=texts[-1],
+        choices=tuple(choices_for(ctx, state, registry)),
+        form=form,
+        token=token,
+    )
+    return [Reply(text=t) for t in texts[:-1]] + [last]

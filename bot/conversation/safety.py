@@ -1,0 +1,68 @@
+"""Spot messages that suggest self-harm or crisis, and questions about what the bot is.
+
+People talk to Rebound at a low moment. A miss on an obvious phrase is the worst failure this
+bot can have, so the list errs towards stopping the flow; a false alarm costs one kind message.
+Negation is handled for the common forms ("I'm not suicidal", "no thoughts of ending it") so a
+person who says they are fine is not treated as in crisis.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Each pattern is matched against lower-cased text with apostrophes normalised.
+_CRISIS_PATTERNS: tuple[str, ...] = (
+    r"\bsuicid(e|al)\b",
+    r"\bkill(ing)? my ?self\b",
+    r"\bend(ing)? (my|it) (life|all)\b",
+    r"\bend(ing)? it all\b",
+    r"\btake my (own )?life\b",
+    r"\bwant(ed)? to die\b",
+    r"\bwish i (was|were) dead\b",
+    r"\bbetter off dead\b",
+    r"\b(hurt|harm|cut)(ing)? my ?self\b",
+    r"\bself[- ]?harm(ing)?\b",
+    r"\bno (reason|point) (to|in) (live|living|go on|going on)\b",
+    r"\bdon'?t want to (live|be alive|be here any ?more|wake up)\b",
+    r"\bcan'?t go on\b",
+    r"\boverdose\b",
+    r"\bnot worth living\b",
+)
+_CRISIS = re.compile("|".join(f"(?:{p})" for p in _CRISIS_PATTERNS))
+
+# A negation shortly before the match ("not", "never", "no thoughts of") cancels it.
+_NEGATION = re.compile(
+    r"\b(not|never|no|nor|don'?t|doesn'?t|isn'?t|am not|i'?m not|wasn'?t|without)\b"
+    r"(\s+\w+){0,3}\s*$"
+)
+# Phrases that use the words but are plainly not about the person ("killing it", "dying to").
+_BENIGN = re.compile(r"\b(killed it|killing it|dying to (know|hear|start|see))\b")
+
+_IDENTITY = re.compile(
+    r"\b(are|r) (you|u) (a |an )?(real )?(therapist|counsell?or|psychologist|human|person|"
+    r"real person|doctor|bot|robot|ai)\b|\bwho (are|r) (you|u)\b|\bwhat are you\b"
+)
+
+
+def _normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    return text.replace("’", "'").replace("‘", "'")
+
+
+def suggests_crisis(text: str) -> bool:
+    """True when the message suggests self-harm or crisis and is not plainly negated."""
+    norm = _normalise(text)
+    if _BENIGN.search(norm) and not _CRISIS.search(_BENIGN.sub("", norm)):
+        return False
+    for match in _CRISIS.finditer(norm):
+        before = norm[max(0, match.start() - 40) : match.start()]
+        # Only the clause the match is in: a negation in an earlier sentence does not count.
+        clause = re.split(r"[.!?;,]|\bbut\b", before)[-1]
+        if not _NEGATION.search(clause):
+            return True
+    return False
+
+
+def asks_what_bot_is(text: str) -> bool:
+    return bool(_IDENTITY.search(_normalise(text)))

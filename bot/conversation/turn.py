@@ -1,0 +1,382 @@
+"""What happens in one turn: safety first, then global words, then the answer to the current step.
+
+The order matters and is the product's promise: a message that suggests crisis stops everything,
+whatever step the person is on; words like ``help``, ``pause`` and ``back`` work everywhere;
+only then is the message read as an answer. Anything that fits nothing gets a helpful reply and
+the current question again, never silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from bot.conversation import inputs
+from bot.conversation.context import TurnContext
+from bot.conversation.flows import ENTRY_FLOW, HOME_FLOW, StateSpec
+from bot.conversation.machine import OPTION_PREFIX
+from bot.conversation.messages import Choice, Inbound, Reply
+from bot.conversation.render import choices_for, fill, render_state, template_values
+from bot.conversation.safety import asks_what_bot_is, suggests_crisis
+from bot.storage.models import Conversation, User
+
+if TYPE_CHECKING:
+    from bot.conversation.engine import Engine
+
+MAX_HOPS = 30
+HISTORY_LIMIT = 20
+
+GLOBAL_WORDS: dict[str, str] = {
+    "help": "help", "?": "help", "what can you do": "help", "commands": "help",
+    "pause": "pause", "not now": "pause", "take a break": "pause", "later": "pause",
+    "stop": "stop", "cancel": "stop", "quit": "stop",
+    "start over": "restart", "restart": "restart", "start again": "restart",
+    "back": "back", "go back": "back",
+    "menu": "menu", "home": "menu", "main menu": "menu",
+    "resume": "resume", "continue": "resume", "carry on": "resume",
+}  # fmt: skip
+
+
+class Turn:
+    """One person's turn: reads the stored conversation, decides, and writes it back."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        session: Session,
+        user: User,
+        conversation: Conversation | None,
+        inbound: Inbound,
+    ) -> None:
+        self.engine = engine
+        self.msg = engine.messages
+        self.fresh = conversation is None
+        if conversation is None:
+            conversation = Conversation(
+                user_id=user.id, flow="", state="", slots={}, history=[], step=0,
+                updated_at=engine.clock(),
+            )  # fmt: skip
+            session.add(conversation)
+        self.conv = conversation
+        self.ctx = TurnContext(
+            session=session,
+            user=user,
+            conversation=conversation,
+            inbound=inbound,
+            now=engine.clock(),
+            settings=engine.settings,
+            slots=dict(conversation.slots or {}),
+        )
+        self.flow = conversation.flow
+        self.state = conversation.state
+        self.history: list[str] = list(conversation.history or [])
+        self.step = conversation.step or 0
+        self.paused = conversation.paused_at is not None
+        self.replies: list[Reply] = []
+        self._restore_position()
+
+    # ------------------------------------------------------------------ entry points
+
+    def run(self) -> list[Reply]:
+        inbound = self.ctx.inbound
+        text = inputs.clean_text(inbound.text) if inbound.text is not None else None
+        if text is not None and len(text) > inputs.MAX_TEXT:
+            return self._reprompt(self.msg["too_long"].format(limit=inputs.MAX_TEXT))
+        form_text = " ".join(str(v) for v in (inbound.form or {}).values() if v)
+        if suggests_crisis(" ".join(filter(None, [text, form_text]))):
+            return self._crisis()
+        if self.ctx.user.crisis_at is not None:
+            self.ctx.user.crisis_at = None
+            self.paused = False
+            self._emit("resumed")
+            return self._reprompt(self.msg["crisis_return"])
+        if self.fresh:
+            return self._enter(f"@{ENTRY_FLOW}")
+        if text and asks_what_bot_is(text):
+            return self._reprompt(self.msg["identity"])
+        if (inbound.choice or inbound.form is not None) and inbound.token != self.token:
+            return self._reprompt(self.msg["stale"])
+        word = inputs.normalise_command(text) if text else ""
+        if self.paused and inbound.choice is None and inbound.form is None:
+            self.paused = False
+            if word not in GLOBAL_WORDS and word not in self.engine.commands:
+                self._emit("resumed")
+                return self._reprompt(self.msg["welcome_back"])
+        self.paused = False
+        if word and not self._matches_choice(word):
+            if word in GLOBAL_WORDS:
+                return self._global(GLOBAL_WORDS[word])
+            if word in self.engine.commands:
+                return self.start(self.engine.commands[word], {}, None)
+        return self._answer(text)
+
+    def resume(self) -> list[Reply]:
+        if self.fresh:
+            return self._enter(f"@{ENTRY_FLOW}")
+        return self._prompt()
+
+    def start(self, flow: str, slots: dict[str, Any], intro: str | None) -> list[Reply]:
+        """Leave whatever step the person was on and begin ``flow`` with the given slots."""
+        self.paused = False
+        self.ctx.slots = dict(slots)
+        if intro:
+            self._say(intro)
+        return self._enter(f"@{flow}")
+
+    # ------------------------------------------------------------------ answering
+
+    def _answer(self, text: str | None) -> list[Reply]:
+        inbound = self.ctx.inbound
+        spec = self._spec()
+        if inbound.form is not None:
+            return self._submit_form(spec, inbound.form)
+        if inbound.choice is not None:
+            return self._choose(spec, inbound.choice)
+        if not text:
+            return self._reprompt(self.msg["empty"])
+        if spec.input is not None:
+            return self._submit_text(spec, text)
+        if spec.form is not None:
+            return self._reprompt(self.msg["form_hint"])
+        choice = self._match_text(spec, text)
+        if choice is None:
+            return self._reprompt(self.msg["not_understood"])
+        return self._choose(spec, choice.id)
+
+    def _matches_choice(self, word: str) -> bool:
+        spec = self._spec()
+        return bool(spec.choices) and any(
+            word in (inputs.normalise_command(c.id), inputs.normalise_command(c.label))
+            for c in choices_for(self.ctx, spec, self.engine.registry)
+        )
+
+    def _match_text(self, spec: StateSpec, text: str) -> Choice | None:
+        choices = choices_for(self.ctx, spec, self.engine.registry)
+        word = inputs.normalise_command(text)
+        if word.isdigit() and 1 <= int(word) <= len(choices):
+            return choices[int(word) - 1]
+        for choice in choices:
+            if word in (inputs.normalise_command(choice.label), choice.id.lower()):
+                return choice
+        if len(word) >= 3:
+            starts = [c for c in choices if inputs.normalise_command(c.label).startswith(word)]
+            if len(starts) == 1:
+                return starts[0]
+        return None
+
+    def _choose(self, spec: StateSpec, choice_id: str) -> list[Reply]:
+        offered = {c.id for c in choices_for(self.ctx, spec, self.engine.registry)}
+        if choice_id not in offered:
+            return self._reprompt(self.msg["unavailable"])
+        if choice_id.startswith(OPTION_PREFIX) and spec.options:
+            self.ctx.slots[spec.options.slot] = choice_id.removeprefix(OPTION_PREFIX)
+        for choice in spec.choices:
+            if choice.id == choice_id:
+                self.ctx.slots.update(choice.set)
+        return self._fire("choose", choice=choice_id)
+
+    def _submit_text(self, spec: StateSpec, text: str) -> list[Reply]:
+        assert spec.input is not None
+        inp = spec.input
+        if inp.optional and inputs.normalise_command(text) in ("skip", "-", "none", "n/a"):
+            self.ctx.slots[inp.slot] = None
+            return self._fire("submit")
+        value, why = self._parse(inp.kind, text, inp.max_length, inp.min, inp.max)
+        if why:
+            return self._reprompt(why)
+        self.ctx.slots[inp.slot] = value
+        return self._fire("submit")
+
+    def _submit_form(self, spec: StateSpec, form: dict[str, Any]) -> list[Reply]:
+        if spec.form is None or not isinstance(form, dict):
+            return self._reprompt(self.msg["unavailable"])
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for fld in spec.form.fields:
+            raw = form.get(fld.id)
+            text = inputs.clean_text(str(raw)) if raw is not None else ""
+            if not text:
+                if fld.required:
+                    errors[fld.id] = "Please fill this in."
+                values[fld.id] = None
+                continue
+            if fld.kind == "choice":
+                ids = {o.id for o in fld.options}
+                value, why = (
+                    (text, None) if text in ids else (None, "Please pick one of the options.")
+                )
+            else:
+                value, why = self._parse(fld.kind, text, fld.max_length, None, None)
+            if why:
+                errors[fld.id] = why
+            values[fld.id] = value
+        if errors:
+            details = " ".join(f"{self._label(spec, k)}: {v}" for k, v in errors.items())
+            self._say(self.msg["form_errors"].format(details=details))
+            self._prompt()
+            self.replies[-1] = replace(self.replies[-1], errors=errors)
+            return self.replies
+        self.ctx.slots.update(values)
+        return self._fire("submit")
+
+    @staticmethod
+    def _label(spec: StateSpec, field_id: str) -> str:
+        assert spec.form is not None
+        return next((f.label for f in spec.form.fields if f.id == field_id), field_id)
+
+    def _parse(
+        self, kind: str, text: str, max_length: int, low: float | None, high: float | None
+    ) -> tuple[Any, str | None]:
+        if len(text) > max_length:
+            return None, self.msg["too_long"].format(limit=max_length)
+        if kind == "number":
+            return inputs.parse_number(text, low, high)
+        if kind == "date":
+            day, why = inputs.parse_date(text, self.ctx.today)
+            return (day.isoformat() if day else None), why
+        if kind == "datetime":
+            when, why = inputs.parse_datetime(text, self.ctx.local_now, self.ctx.zone)
+            return (when.isoformat() if when else None), why
+        return text, None
+
+    # ------------------------------------------------------------------ moving
+
+    def _fire(self, trigger: str, **kwargs: Any) -> list[Reply]:
+        machine = self.engine.machines[self.flow]
+        target = machine.fire(self.ctx, self.state, trigger, **kwargs)
+        if target is None:
+            return self._reprompt(self.msg["unavailable"])
+        return self._enter(target)
+
+    def _enter(self, target: str) -> list[Reply]:
+        """Enter ``target`` and keep moving through states that need no answer."""
+        for _ in range(MAX_HOPS):
+            if target.startswith("@"):
+                self.flow = target[1:]
+                self.history = []
+                target = self.engine.flows[self.flow].start
+            spec = self.engine.flows[self.flow].states[target]
+            self.state = target
+            self.step += 1
+            for name in spec.do:
+                self.engine.registry.actions[name](self.ctx)
+            self.replies.extend(self.ctx.extra)
+            self.ctx.extra.clear()
+            self.replies.extend(render_state(self.ctx, spec, self.engine.registry, self.token))
+            if spec.waits:
+                if not self.history or self.history[-1] != target:
+                    self.history = [*self.history, target][-HISTORY_LIMIT:]
+                return self.replies
+            if spec.end:
+                self.ctx.slots = {}
+                target = f"@{HOME_FLOW}"
+                continue
+            nxt = self.engine.machines[self.flow].fire(self.ctx, target, "advance")
+            if nxt is None:
+                raise RuntimeError(f"{self.flow}.{target}: no 'next' matched")
+            target = nxt
+        raise RuntimeError(f"{self.flow}: more than {MAX_HOPS} steps without a question")
+
+    def _global(self, word: str) -> list[Reply]:
+        spec = self._spec()
+        if word == "help":
+            return self._reprompt(self._help_text())
+        if word == "pause":
+            self.paused = True
+            self._emit("paused")
+            return self._say(self.msg["paused"])
+        if word == "stop":
+            self._say(self.msg["stopped"])
+            self.ctx.slots = {}
+            return self._enter(f"@{HOME_FLOW}")
+        if word == "menu":
+            self.ctx.slots = {}
+            return self._enter(f"@{HOME_FLOW}")
+        if word == "restart":
+            start = self.engine.flows[self.flow].start
+            self.ctx.slots = {k: v for k, v in self.ctx.slots.items() if k.startswith("_")}
+            return self._enter(f"@{self.flow}") if start else self._prompt()
+        if word == "back":
+            if not spec.back or len(self.history) < 2:
+                return self._reprompt(self.msg["cannot_go_back"])
+            self.history = self.history[:-1]
+            self.state = self.history[-1]
+            self.step += 1
+            return self._prompt()
+        return self._prompt()  # resume
+
+    def _crisis(self) -> list[Reply]:
+        user = self.ctx.user
+        user.crisis_at = self.ctx.now
+        self.paused = True
+        self._emit("crisis")
+        resources = self.engine.settings.crisis_resources_for(user.workspace)
+        text = self.msg["crisis"].format(resources="\n".join(f"• {r}" for r in resources))
+        return self._say(text)
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def token(self) -> str:
+        return f"{self.flow}.{self.state}.{self.step}"
+
+    def _spec(self) -> StateSpec:
+        return self.engine.flows[self.flow].states[self.state]
+
+    def _say(self, text: str) -> list[Reply]:
+        self.replies.append(Reply(text=fill(text, template_values(self.ctx))))
+        return self.replies
+
+    def _reprompt(self, text: str) -> list[Reply]:
+        """Say why the answer didn't fit, then ask the current question again."""
+        self._say(text)
+        return self._prompt()
+
+    def _prompt(self) -> list[Reply]:
+        """Show the current question again, without running its actions a second time."""
+        spec = self._spec()
+        rendered = render_state(self.ctx, spec, self.engine.registry, self.token)
+        self.replies.extend(rendered[-1:] if spec.waits else rendered)
+        return self.replies
+
+    def _help_text(self) -> str:
+        commands = sorted(self.engine.commands)
+        return self.msg["help"].format(commands=", ".join(commands))
+
+    def _emit(self, event: str) -> None:
+        for hook in self.engine.registry.hooks.get(event, []):
+            hook(self.ctx)
+
+    def _restore_position(self) -> None:
+        """A flow file may have changed since this conversation was saved: never strand anyone."""
+        if self.fresh:
+            return
+        flows = self.engine.flows
+        if self.flow not in flows:
+            self.flow, self.state, self.history = HOME_FLOW, flows[HOME_FLOW].start, []
+            self._say(self.msg["moved"])
+            return
+        flow = flows[self.flow]
+        if self.state not in flow.states:
+            renamed = flow.renamed.get(self.state)
+            self.state = renamed if renamed in flow.states else flow.start
+            self.history = [h for h in self.history if h in flow.states]
+            if not renamed:
+                self._say(self.msg["moved"])
+
+    def save(self) -> None:
+        conv = self.conv
+        conv.flow, conv.state, conv.step = self.flow, self.state, self.step
+        conv.slots = {k: _jsonable(v) for k, v in self.ctx.slots.items()}
+        conv.history = list(self.history)
+        conv.paused_at = (conv.paused_at or self.ctx.now) if self.paused else None
+        conv.updated_at = self.ctx.now
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value

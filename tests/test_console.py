@@ -1,0 +1,65 @@
+"""The terminal chat: scripted sessions, and surviving a kill mid-conversation."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bot.conversation.engine import Engine
+from bot.platforms.console import Console, to_text, user_key
+
+from .conftest import ROOT
+
+
+def test_scripted_console_numbers_choices_and_echoes(engine: Engine) -> None:
+    out = io.StringIO()
+    console = Console(engine.handle, user_key("sam"), io.StringIO("1\n/quit\n"), out, False)
+    console.run(engine.resume(user_key("sam")))
+    text = out.getvalue()
+    assert "  1. Yes, that's right" in text
+    assert "you> 1" in text and "What would you like to do?" in text
+    assert text.rstrip().endswith("Your progress is saved.")
+
+
+def test_to_text_shows_errors_and_form_prompt(engine: Engine) -> None:
+    from bot.conversation.messages import Field, Form, Reply
+
+    reply = Reply(
+        text="Tell me.",
+        form=Form("f", "F", (Field("company", "Company"),)),
+        errors={"company": "Please fill this in."},
+    )
+    assert to_text(reply) == "Tell me.\n  ! company: Please fill this in.\nCompany:"
+
+
+def _chat(db: Path, *lines: str, kill_after: float | None = None) -> str:
+    env = {**os.environ, "REBOUND_DATABASE__URL": f"sqlite:///{db}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "chat", "--user", "kim"],
+        cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    if kill_after is None:
+        out, _ = proc.communicate("\n".join(lines) + "\n", timeout=60)
+        return out
+    for line in lines:
+        proc.stdin.write(line + "\n")
+    proc.stdin.flush()
+    time.sleep(kill_after)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    return proc.stdout.read()
+
+
+def test_chat_killed_mid_conversation_carries_on_at_the_same_step(tmp_path: Path) -> None:
+    db = tmp_path / "chat.db"
+    first = _chat(db, "2", kill_after=8.0)  # asks for the time zone, then gets killed
+    assert "Which time zone are you in?" in first
+    second = _chat(db, "Asia/Tokyo")
+    assert "Which time zone are you in?" in second.split("you> Asia/Tokyo")[0]
+    assert "all set" in second

@@ -1,0 +1,35 @@
+"""Schema: migrations match the models; SQLite runs in WAL with a busy timeout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from bot.storage.db import Database, open_database
+from bot.storage.models import Base
+
+
+def test_migrations_match_models(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'm.db'}")
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], f"models changed without a migration: {diff}"
+
+
+def test_new_database_file_is_created_and_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "new.db"
+    db = open_database(f"sqlite:///{path}")
+    with db.transaction() as s:
+        tables = {r[0] for r in s.execute(text("select name from sqlite_master"))}
+    assert {"users", "conversations", "reminders", "alembic_version"} <= tables
+    open_database(f"sqlite:///{path}")  # idempotent
+
+
+def test_sqlite_pragmas(db: Database) -> None:
+    with db.transaction() as s:
+        assert s.execute(text("pragma journal_mode")).scalar() == "wal"
+        assert s.execute(text("pragma busy_timeout")).scalar() == 30000
+        assert s.execute(text("pragma foreign_keys")).scalar() == 1
