@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from bot.coaching.summary import Summary, summarise
 from bot.config import Settings
 from bot.conversation.flows import (
     ENTRY_FLOW,
@@ -126,6 +127,12 @@ class Engine:
     def resume(self, user: UserKey) -> list[Reply]:
         """Show a person where they are (their first hello if they are new), changing nothing."""
         return self._in_turn(Inbound(user=user), lambda turn: turn.resume())
+
+    def summary(self, user: UserKey) -> Summary:
+        """The person's situation at a glance (for App Home and similar surfaces)."""
+        with self.db.transaction() as session:
+            titles = {name: flow.title for name, flow in self.flows.items()}
+            return summarise(session, user, titles)
 
     def start_flow(
         self,
