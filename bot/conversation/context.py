@@ -31,8 +31,10 @@ class TurnContext:
     settings: Settings
     slots: dict[str, Any] = field(default_factory=dict)
     extra: list[Reply] = field(default_factory=list)
-    # Set by an action to leave the flow: "@flow" starts another flow, a state name jumps there.
-    redirect: str | None = None
+    # An action asks to pause the conversation here (e.g. "stop for today" in the rejection flow).
+    pause_requested: bool = False
+    # An action deleted the person (``forget me``): nothing of this turn may be saved.
+    forgotten: bool = False
 
     @property
     def zone(self) -> tzinfo:

@@ -82,6 +82,8 @@ class Reply:
     private: bool = True
     token: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    # A file to hand over with the message (the JSON of ``export``): attach it, never post it.
+    file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

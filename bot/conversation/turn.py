@@ -266,6 +266,12 @@ class Turn:
             self.replies.extend(self.ctx.extra)
             self.ctx.extra.clear()
             self.replies.extend(render_state(self.ctx, spec, self.engine.registry, self.token))
+            if self.ctx.forgotten:
+                return [replace(r, choices=(), token=None) for r in self.replies]
+            if self.ctx.pause_requested:
+                self.ctx.pause_requested = False
+                self.paused = True
+                self._emit("paused")
             if spec.waits:
                 if not self.history or self.history[-1] != target:
                     self.history = [*self.history, target][-HISTORY_LIMIT:]
@@ -368,6 +374,8 @@ class Turn:
                 self._say(self.msg["moved"])
 
     def save(self) -> None:
+        if self.ctx.forgotten:
+            return
         conv = self.conv
         conv.flow, conv.state, conv.step = self.flow, self.state, self.step
         conv.slots = {k: _jsonable(v) for k, v in self.ctx.slots.items()}

@@ -30,6 +30,8 @@ def to_text(reply: Reply) -> str:
         lines.append(f"  {number}. {choice.label}")
     if reply.image is not None:
         lines.append(f"  [picture saved to {reply.image.path}]")
+    if reply.file is not None:
+        lines.append(f"  [file saved to {reply.file}]")
     if reply.form is not None and reply.form.fields:
         lines.append(form_prompt(reply.form))
     return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""The development plan: suggestions ranked for this person, picked one to three at a time.
+
+Ranking is a transparent score: each catalogue item gets a point for every recent rejection in
+which one of its themes was spotted (recurring themes weigh most), and self-care rises to the
+top when the feeling was strong. Ties keep the catalogue's order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import func, select
+
+from bot.coaching.reminders_link import plan_action_reminder
+from bot.coaching.themes import recent_rejections
+from bot.conversation.context import TurnContext
+from bot.conversation.registry import action, condition, option_provider
+from bot.storage.models import PlanAction, ThemeTag
+
+MAX_NEW = 3
+
+
+@cache
+def _catalogue(path: Path) -> dict[str, dict[str, Any]]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def catalogue(ctx: TurnContext) -> dict[str, dict[str, Any]]:
+    return _catalogue(Path(ctx.settings.flows_dir) / "_catalogue.yaml")
+
+
+def ranked(ctx: TurnContext) -> list[str]:
+    items = catalogue(ctx)
+    recent = [r.id for r in recent_rejections(ctx, 4)]
+    interview_id = ctx.slot_int("interview_id")
+    ids = [*recent, interview_id] if interview_id else recent
+    tags = ctx.session.scalars(
+        select(ThemeTag).where(ThemeTag.user_id == ctx.user.id, ThemeTag.interview_id.in_(ids))
+    )
+    weights = Counter(t.theme for t in {(t.theme, t.interview_id): t for t in tags}.values())
+    scores: dict[str, float] = {}
+    for key, item in items.items():
+        scores[key] = sum(weights[t] for t in item.get("themes", []))
+    if (ctx.slot_int("intensity") or 0) >= 4 or ctx.slots.get("feeling") == "doubting":
+        scores["self_care"] = max(scores.values(), default=0) + 0.5
+    order = list(items)
+    return sorted(items, key=lambda k: (-scores[k], order.index(k)))
+
+
+@option_provider("suggested_actions", provides=["action_kind"])
+def suggested_actions(ctx: TurnContext) -> list[tuple[str, str]]:
+    taken = set(ctx.slots.get("_picked") or [])
+    items = catalogue(ctx)
+    return [(k, items[k]["title"]) for k in ranked(ctx) if k not in taken][:5]
+
+
+@action("describe_action", provides=["action_title", "action_tip"])
+def describe_action(ctx: TurnContext) -> None:
+    item = catalogue(ctx).get(str(ctx.slots.get("action_kind")), {})
+    ctx.slots["action_title"] = item.get("title", "Your next step")
+    ctx.slots["action_tip"] = item.get("tip", "")
+
+
+@action("save_plan_action", provides=["plan_count"])
+def save_plan_action(ctx: TurnContext) -> None:
+    kind = str(ctx.slots.get("action_kind") or "")
+    item = catalogue(ctx).get(kind)
+    if item is None:
+        return
+    due = ctx.slots.get("due_on")
+    row = PlanAction(
+        user_id=ctx.user.id,
+        interview_id=ctx.slot_int("interview_id"),
+        kind=kind,
+        title=item["title"],
+        due_on=date.fromisoformat(due) if due else None,
+        created_at=ctx.now,
+    )
+    ctx.session.add(row)
+    ctx.session.flush()
+    plan_action_reminder(ctx, row)
+    ctx.slots["_picked"] = [*(ctx.slots.get("_picked") or []), kind]
+    ctx.slots["plan_count"] = len(ctx.slots["_picked"])
+
+
+@condition("plan_has_room")
+def plan_has_room(ctx: TurnContext) -> bool:
+    return len(ctx.slots.get("_picked") or []) < MAX_NEW
+
+
+@condition("due_date_in_past")
+def due_date_in_past(ctx: TurnContext) -> bool:
+    due = ctx.slots.get("due_on")
+    return bool(due) and date.fromisoformat(str(due)) < ctx.today
+
+
+@action("describe_plan", provides=["plan_text"])
+def describe_plan(ctx: TurnContext) -> None:
+    rows = ctx.session.scalars(
+        select(PlanAction)
+        .where(PlanAction.user_id == ctx.user.id, PlanAction.status == "open")
+        .order_by(PlanAction.due_on.nulls_last(), PlanAction.id)
+    ).all()
+    lines = [f"• {r.title}" + (f" (by {r.due_on:%a %d %b})" if r.due_on else "") for r in rows]
+    ctx.slots["plan_text"] = "\n".join(lines) or "Nothing yet."
+
+
+@condition("has_open_plan")
+def has_open_plan(ctx: TurnContext) -> bool:
+    count = ctx.session.scalar(
+        select(func.count())
+        .select_from(PlanAction)
+        .where(PlanAction.user_id == ctx.user.id, PlanAction.status == "open")
+    )
+    return bool(count)
+
+
+@action("start_new_plan")
+def start_new_plan(ctx: TurnContext) -> None:
+    ctx.slots["_picked"] = []
+
+
+@option_provider("open_plan_actions", provides=["action_id"])
+def open_plan_actions(ctx: TurnContext) -> list[tuple[str, str]]:
+    rows = ctx.session.scalars(
+        select(PlanAction)
+        .where(PlanAction.user_id == ctx.user.id, PlanAction.status == "open")
+        .order_by(PlanAction.due_on.nulls_last(), PlanAction.id)
+        .limit(8)
+    )
+    return [(str(r.id), r.title) for r in rows]
+
+
+def own_action(ctx: TurnContext) -> PlanAction | None:
+    try:
+        row = ctx.session.get(PlanAction, int(str(ctx.slots.get("action_id"))))
+    except (TypeError, ValueError):
+        return None
+    return row if row is not None and row.user_id == ctx.user.id else None
+
+
+@action("mark_action_done")
+def mark_action_done(ctx: TurnContext) -> None:
+    """Tick the action off and drop its pending reminders."""
+    from bot.coaching.reminders_link import cancel_reminders
+
+    row = own_action(ctx)
+    if row is None or row.status != "open":
+        return
+    row.status = "done"
+    row.done_at = ctx.now
+    cancel_reminders(ctx.session, ctx.user, kind="plan_action", ref_id=row.id)
+
+
+@action("careers_links", provides=["careers_text"])
+def careers_links(ctx: TurnContext) -> None:
+    links = ctx.settings.coaching.careers_links
+    ctx.slots["careers_text"] = (
+        "Your careers service: " + "; ".join(f"{link.name}: {link.url}" for link in links)
+        if links
+        else "If you're a student or graduate, your university's careers service is a good start."
+    )

@@ -1,0 +1,98 @@
+"""Progress: interviews, outcomes, feelings over time, themes and the plan, in words and a chart.
+
+matplotlib is imported only when a chart is drawn (it costs ~0.3 s), with the headless Agg
+backend, so the terminal chat still starts fast and servers need no display.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.coaching.themes import THEME_NAMES
+from bot.conversation.context import TurnContext
+from bot.conversation.messages import Image
+from bot.conversation.registry import action
+from bot.storage.models import FeelingEntry, Interview, PlanAction, ThemeTag
+
+OUTCOME_WORDS = {"pending": "waiting", "offer": "offer", "rejected": "not this time"}
+
+
+@action("progress_report", provides=["progress_text"])
+def progress_report(ctx: TurnContext) -> None:
+    uid = ctx.user.id
+    interviews = ctx.session.scalars(select(Interview).where(Interview.user_id == uid)).all()
+    feelings = ctx.session.scalars(
+        select(FeelingEntry).where(FeelingEntry.user_id == uid).order_by(FeelingEntry.created_at)
+    ).all()
+    themes = Counter(
+        t.theme for t in ctx.session.scalars(select(ThemeTag).where(ThemeTag.user_id == uid))
+    )
+    plan = ctx.session.scalars(select(PlanAction).where(PlanAction.user_id == uid)).all()
+    outcomes = Counter(i.outcome for i in interviews)
+    done = sum(1 for p in plan if p.status == "done")
+    tally = ", ".join(f"{n} {OUTCOME_WORDS.get(k, k)}" for k, n in outcomes.items())
+    lines = [
+        f"Interviews logged: {len(interviews)} ({tally or 'none yet'})",
+        f"Plan: {done} of {len(plan)} actions done",
+    ]
+    if themes:
+        top = ", ".join(f"{THEME_NAMES.get(t, t)} ({n})" for t, n in themes.most_common(3))
+        lines.append(f"Themes so far: {top}")
+    if feelings:
+        lines.append(f"Last check-in: {feelings[-1].feeling}, {feelings[-1].intensity or '?'}/5")
+    ctx.slots["progress_text"] = "\n".join(lines)
+    if interviews or feelings:
+        path = draw_chart(
+            Path(ctx.settings.data_dir) / "charts" / f"progress-{uid}.png",
+            [(f.created_at, f.intensity or 0, f.feeling) for f in feelings],
+            themes,
+            outcomes,
+            (done, len(plan) - done),
+        )
+        ctx.say("Here's the picture so far.", image=Image(str(path), "Your progress chart"))
+
+
+def draw_chart(
+    path: Path,
+    feelings: list[tuple[object, int, str]],
+    themes: Counter[str],
+    outcomes: Counter[str],
+    plan: tuple[int, int],
+) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), dpi=100)
+    ax = axes[0]
+    if feelings:
+        xs = list(range(1, len(feelings) + 1))
+        ys = [f[1] for f in feelings]
+        ax.plot(xs, ys, marker="o", color="#4a7bd0")
+        for x, y, (_, _, name) in zip(xs, ys, feelings, strict=True):
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(0, 7), ha="center",
+                        fontsize=8)  # fmt: skip
+        ax.set_xticks(xs)
+    ax.set_ylim(0, 5.8)
+    ax.set_title("How strongly it hit (1-5)")
+    ax.set_xlabel("check-in")
+    ax = axes[1]
+    labels = [THEME_NAMES.get(t, t).split(" ")[0] for t, _ in themes.most_common(5)]
+    ax.barh(labels[::-1], [n for _, n in themes.most_common(5)][::-1], color="#e0a040")
+    ax.set_title("Themes that came up")
+    ax = axes[2]
+    names = ["waiting", "offer", "not this time", "plan done", "plan open"]
+    values = [outcomes.get("pending", 0), outcomes.get("offer", 0), outcomes.get("rejected", 0),
+              plan[0], plan[1]]  # fmt: skip
+    ax.bar(names, values, color=["#999999", "#3c9c5c", "#c05050", "#3c9c5c", "#bbbbbb"])
+    ax.set_title("Interviews and plan")
+    ax.tick_params(axis="x", labelsize=8, rotation=20)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
