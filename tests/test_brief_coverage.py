@@ -59,7 +59,7 @@ BRIEF_STATES = {
 # brief bullet -> (catalogue key, a phrase its title or tip must contain)
 BRIEF_CATALOGUE = {
     "D. mock interviews": ("mock_interview", "practice interview"),
-    "D. prepare common questions without scripting": ("common_questions", "without learning a script"),
+    "D. common questions, not scripted": ("common_questions", "without learning a script"),
     "D. research each company and role": ("research_routine", "company"),
     "D. courses, workshops, certifications": ("course", "certification"),
     "D. refresh CV and cover letter": ("cv_refresh", "cv and cover letter"),
@@ -97,9 +97,11 @@ def test_feedback_email_asks_what_went_well_and_offers_a_call() -> None:
     from bot.coaching.feedback import draft_email
 
     text = draft_email("Acme", "Analyst", "Priya", ["my SQL answer"], "Sam", second=False)
-    assert "What went well" in text and "done better" in text
+    assert "- what went well in my interview" in text and "done better" in text
     assert "short call at a time that suits you" in text
-    assert "Dear Priya," in text and "My SQL answer?" in text and text.endswith("Sam")
+    assert "Dear Priya," in text and "- my SQL answer" in text and text.endswith("Sam")
+    again = draft_email("Acme", "Analyst", "", ["SQL depth"], "Sam", second=True)
+    assert again.startswith("Subject:") and "Hello," in again and "- SQL depth" in again
 
 
 def _words(text: str) -> int:

@@ -28,27 +28,33 @@ def draft_email(
     greeting = f"Dear {interviewer}," if interviewer else "Hello,"
     if second:
         opening = (
-            f"Thank you for getting back to me about the {role} role. I appreciate it. "
-            "If you have a moment, a little more detail would help me a great deal:"
+            f"Thank you for getting back to me about the {role} role; I appreciate it. "
+            "If you have a moment, a little more detail would help me a great deal, "
+            "in particular:"
         )
+        asks = points or ["one thing I could do differently next time"]
+        close = "Even a line or two would be really useful."
     else:
         opening = (
             f"Thank you for the chance to interview for the {role} role at {company}, and for "
-            "letting me know your decision. I enjoyed learning about the team. "
-            "To help me improve, I'd be grateful for any feedback you can share:"
+            "letting me know your decision. I enjoyed learning about the team. To help me "
+            "improve, I'd be grateful for any feedback you can share, in particular:"
         )
-    asks = ["What went well in my interview?", "What could I have done better?"]
-    asks += [p if p.endswith("?") else f"{p[0].upper()}{p[1:]}?" for p in points]
-    body = "\n".join(f"- {a}" for a in dict.fromkeys(asks))
-    call = (
-        "If it's easier, I'd be glad to have a short call at a time that suits you."
-        if not second
-        else "Even a line or two on one of these would be really useful."
-    )
+        asks = ["what went well in my interview", "what I could have done better", *points]
+        close = "If it's easier, I'd be glad to have a short call at a time that suits you."
+    body = "\n".join(f"- {_lower_first(a)}" for a in dict.fromkeys(asks))
     return (
         f"Subject: Feedback on my interview for {role}\n\n{greeting}\n\n{opening}\n{body}\n\n"
-        f"{call}\n\nThank you again for your time.\n\nKind regards,\n{name}"
+        f"{close}\n\nThank you again for your time.\n\nKind regards,\n{name}"
     )
+
+
+def _lower_first(text: str) -> str:
+    """'How my answers came across' -> 'how my answers came across'; keeps 'SQL' and 'I'."""
+    first = text.split(" ", 1)[0].rstrip("'’sm")
+    if not text or first.isupper():
+        return text
+    return text[0].lower() + text[1:]
 
 
 @action("draft_feedback_email", provides=["draft"])

@@ -36,7 +36,7 @@ def progress_report(ctx: TurnContext) -> None:
     tally = ", ".join(f"{n} {OUTCOME_WORDS.get(k, k)}" for k, n in outcomes.items())
     lines = [
         f"Interviews logged: {len(interviews)} ({tally or 'none yet'})",
-        f"Plan: {done} of {len(plan)} actions done",
+        f"Plan: {done} of {len(plan)} actions done" if plan else "Plan: nothing yet",
     ]
     if themes:
         top = ", ".join(f"{THEME_NAMES.get(t, t)} ({n})" for t, n in themes.most_common(3))
@@ -66,6 +66,7 @@ def draw_chart(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), dpi=100)
@@ -78,19 +79,25 @@ def draw_chart(
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(0, 7), ha="center",
                         fontsize=8)  # fmt: skip
         ax.set_xticks(xs)
+        ax.margins(x=0.15)
     ax.set_ylim(0, 5.8)
     ax.set_title("How strongly it hit (1-5)")
     ax.set_xlabel("check-in")
     ax = axes[1]
     labels = [THEME_NAMES.get(t, t).split(" ")[0] for t, _ in themes.most_common(5)]
-    ax.barh(labels[::-1], [n for _, n in themes.most_common(5)][::-1], color="#e0a040")
+    ax.barh(labels[::-1], [n for _, n in themes.most_common(5)][::-1], color="#e0a040", height=0.5)
     ax.set_title("Themes that came up")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(-0.6, max(len(labels), 4) - 0.4)
+    if not themes:
+        ax.text(0.5, 0.5, "none yet", ha="center", va="center", transform=ax.transAxes)
     ax = axes[2]
     names = ["waiting", "offer", "not this time", "plan done", "plan open"]
     values = [outcomes.get("pending", 0), outcomes.get("offer", 0), outcomes.get("rejected", 0),
               plan[0], plan[1]]  # fmt: skip
     ax.bar(names, values, color=["#999999", "#3c9c5c", "#c05050", "#3c9c5c", "#bbbbbb"])
     ax.set_title("Interviews and plan")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.tick_params(axis="x", labelsize=8, rotation=20)
     fig.tight_layout()
     fig.savefig(path)

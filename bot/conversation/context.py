@@ -48,9 +48,15 @@ class TurnContext:
     def today(self) -> date:
         return self.local_now.date()
 
-    def say(self, text: str, choices: tuple[Choice, ...] = (), image: Image | None = None) -> None:
+    def say(
+        self,
+        text: str,
+        choices: tuple[Choice, ...] = (),
+        image: Image | None = None,
+        file: str | None = None,
+    ) -> None:
         """Queue an extra message, shown before the state's own text."""
-        self.extra.append(Reply(text=text, choices=choices, image=image))
+        self.extra.append(Reply(text=text, choices=choices, image=image, file=file))
 
     def slot_int(self, name: str) -> int | None:
         value = self.slots.get(name)
