@@ -25,7 +25,9 @@ class Summary:
     reminders: list[str] = field(default_factory=list)
 
 
-def summarise(session: Session, key: UserKey, flow_titles: dict[str, str]) -> Summary:
+def summarise(
+    session: Session, key: UserKey, flow_titles: dict[str, str], now: datetime | None = None
+) -> Summary:
     """What the person is in the middle of, their open interviews, plan and next reminders."""
     user = session.scalars(
         select(User).where(
@@ -56,7 +58,7 @@ def summarise(session: Session, key: UserKey, flow_titles: dict[str, str]) -> Su
             .order_by(PlanAction.due_on)
         )
     ]
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     reminders = [
         f"{r.kind.replace('_', ' ')}: {r.due_at:%a %d %b %H:%M} UTC"
         for r in session.scalars(

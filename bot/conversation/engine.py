@@ -132,7 +132,7 @@ class Engine:
         """The person's situation at a glance (for App Home and similar surfaces)."""
         with self.db.transaction() as session:
             titles = {name: flow.title for name, flow in self.flows.items()}
-            return summarise(session, user, titles)
+            return summarise(session, user, titles, self.clock())
 
     def start_flow(
         self,
