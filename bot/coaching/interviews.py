@@ -168,16 +168,16 @@ def _close(ctx: TurnContext, outcome: str) -> None:
     stop_interview_reminders(ctx, interview)
 
 
-@action("plan_news_check")
+@action("plan_news_check", provides=["check_day"])
 def plan_news_check(ctx: TurnContext) -> None:
     """No news yet: look again after the decision date, or in a week if it already passed."""
     interview = own_interview(ctx)
-    if interview is None:
-        return
-    after = interview.decision_by
+    after = interview.decision_by if interview else None
     if after is None or after < ctx.today:
         after = ctx.today + timedelta(days=7)
-    plan_interview_reminders(ctx, interview, decision_on=after)
+    ctx.slots["check_day"] = f"{after + timedelta(days=1):%A %d %B}"
+    if interview is not None:
+        plan_interview_reminders(ctx, interview, decision_on=after)
 
 
 @option_provider("recent_interviews", provides=["company", "role"])
