@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine as Engine_
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
@@ -30,20 +31,30 @@ pytestmark = pytest.mark.skipif(not PG_URL, reason="REBOUND_TEST_POSTGRES_URL is
 FIXTURE_FLOWS = Path(__file__).resolve().parent / "fixtures" / "flows"
 
 
+def create_database(url: str) -> tuple[str, Engine_, str]:
+    """A fresh, migrated database beside the one ``url`` names: (its url, admin engine, name)."""
+    name = f"rebound_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    db_url = make_url(url).set(database=name).render_as_string(hide_password=False)
+    open_database(db_url).dispose()
+    return db_url, admin, name
+
+
+def drop_database(admin: Engine_, name: str) -> None:
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     """A fresh database for this module, dropped afterwards."""
     assert PG_URL
-    name = f"rebound_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    open_database(url).dispose()
+    url, admin, name = create_database(PG_URL)
     yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(admin, name)
 
 
 def _demo_settings(folder: Path):  # type: ignore[no-untyped-def]

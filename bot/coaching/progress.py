@@ -45,13 +45,11 @@ def progress_report(ctx: TurnContext) -> None:
         lines.append(f"Last check-in: {feelings[-1].feeling}, {feelings[-1].intensity or '?'}/5")
     ctx.slots["progress_text"] = "\n".join(lines)
     if interviews or feelings:
-        path = draw_chart(
-            Path(ctx.settings.data_dir) / "charts" / f"progress-{uid}.png",
-            [(f.created_at, f.intensity or 0, f.feeling) for f in feelings],
-            themes,
-            outcomes,
-            (done, len(plan) - done),
-        )
+        path = Path(ctx.settings.data_dir) / "charts" / f"progress-{uid}.png"
+        path.unlink(missing_ok=True)  # never show last week's picture if drawing fails
+        points = [(f.created_at, f.intensity or 0, f.feeling) for f in feelings]
+        plan_counts = (done, len(plan) - done)
+        ctx.after_commit.append(lambda: draw_chart(path, points, themes, outcomes, plan_counts))
         ctx.say("Here's the picture so far.", image=Image(str(path), "Your progress chart"))
 
 

@@ -7,6 +7,7 @@ until the transaction has committed, so a failed turn never leaves a half-sent c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,9 @@ class TurnContext:
     pause_requested: bool = False
     # An action deleted the person (``forget me``): nothing of this turn may be saved.
     forgotten: bool = False
+    # Slow work that needs no database (drawing a chart) runs after the commit, so the
+    # person's row lock (and SQLite's write lock) is never held for it.
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def zone(self) -> tzinfo:

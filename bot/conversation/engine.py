@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -155,12 +156,11 @@ class Engine:
                 with self.db.transaction() as session:
                     if inbound.event_id and self._seen(session, inbound):
                         return []
-                    user = self._user(session, inbound)
-                    conversation = self._conversation(session, user)
+                    user, conversation = self._load(session, inbound)
                     turn = Turn(self, session, user, conversation, inbound)
                     replies = body(turn)
                     turn.save()
-                return replies
+                return self._after_commit(turn.ctx.after_commit, replies)
             except (StaleDataError, IntegrityError, OperationalError) as exc:
                 if attempt == 4 or (isinstance(exc, OperationalError) and not _retryable(exc)):
                     log.exception("turn failed after %d attempts", attempt + 1)
@@ -171,6 +171,19 @@ class Engine:
                 return [Reply(text=self.messages["error"])]
         return [Reply(text=self.messages["error"])]  # pragma: no cover
 
+    @staticmethod
+    def _after_commit(jobs: list[Callable[[], None]], replies: list[Reply]) -> list[Reply]:
+        """Run post-commit work; a failed job drops the picture, never the turn."""
+        for job in jobs:
+            try:
+                job()
+            except Exception:
+                log.exception("post-commit work failed")
+        return [
+            r if r.image is None or Path(r.image.path).exists() else replace(r, image=None)
+            for r in replies
+        ]
+
     def _seen(self, session: Session, inbound: Inbound) -> bool:
         key = f"{inbound.user.platform}:{inbound.user.workspace}:{inbound.event_id}"[:200]
         if session.get(ProcessedEvent, key) is not None:
@@ -178,20 +191,19 @@ class Engine:
         session.add(ProcessedEvent(key=key, created_at=self.clock()))
         return False
 
-    def _user(self, session: Session, inbound: Inbound) -> User:
+    def _load(self, session: Session, inbound: Inbound) -> tuple[User, Conversation | None]:
+        """The person (row-locked for the whole turn) and their conversation, in one query.
+
+        The lock is taken before reading the conversation, so two processes handling the same
+        person's messages queue up instead of both reading the old state (aiogram's bug #1317).
+        """
         key = inbound.user
-        stmt = (
-            select(User)
-            .where(
-                User.platform == key.platform,
-                User.workspace == key.workspace,
-                User.external_id == key.user_id,
-            )
-            .with_for_update()
-        )
-        user = session.scalars(stmt).one_or_none()
+        params = {"platform": key.platform, "workspace": key.workspace, "user_id": key.user_id}
+        row = session.execute(_LOAD_PERSON, params).one_or_none()
         now = self.clock()
-        if user is None:
+        if row is not None:
+            user, conversation = row
+        else:
             user = User(
                 platform=key.platform,
                 workspace=key.workspace,
@@ -204,14 +216,26 @@ class Engine:
             )
             session.add(user)
             session.flush()
-        if inbound.display_name:
+            conversation = None
+        if inbound.display_name and user.display_name != inbound.display_name[:80]:
             user.display_name = inbound.display_name[:80]
-        user.last_seen_at = now
-        return user
+        # Written at most every few minutes: an UPDATE on every turn buys nothing.
+        if user.last_seen_at is None or now - user.last_seen_at > LAST_SEEN_EVERY:
+            user.last_seen_at = now
+        return user, conversation
 
-    def _conversation(self, session: Session, user: User) -> Conversation | None:
-        stmt = select(Conversation).where(Conversation.user_id == user.id)
-        return session.scalars(stmt).one_or_none()
+
+_LOAD_PERSON = (
+    select(User, Conversation)
+    .outerjoin(Conversation, Conversation.user_id == User.id)
+    .where(
+        User.platform == bindparam("platform"),
+        User.workspace == bindparam("workspace"),
+        User.external_id == bindparam("user_id"),
+    )
+    .with_for_update(of=User)
+)
+LAST_SEEN_EVERY = timedelta(minutes=10)
 
 
 def _retryable(exc: OperationalError) -> bool:

@@ -1,0 +1,161 @@
+"""Persisted turns through the engine: a realistic mix of the rejection journey.
+
+Each simulated person replays ``tests/transcripts/journey_rejection.txt`` (log an interview,
+debrief, hear back, the four rejection steps, progress): about 70 turns each, every one a full
+load-transition-actions-render-commit. The baseline in the same run is the naive shape: a new
+``transitions`` machine built for every turn, on the same data.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from transitions import Machine
+
+from bot.config import load_settings
+from bot.conversation.engine import Engine
+from bot.conversation.machine import Attached, FlowMachine
+from bot.conversation.messages import Inbound, UserKey
+from bot.storage.db import Database, open_database
+
+ROOT = Path(__file__).resolve().parent.parent
+JOURNEY = ROOT / "tests" / "transcripts" / "journey_rejection.txt"
+
+
+class NaiveFlowMachine(FlowMachine):
+    """The shape we avoid: build a fresh machine for every single turn."""
+
+    def fire(self, ctx: Any, state: str, trigger: str, **kwargs: Any) -> str | None:
+        fresh = FlowMachine(self.flow, self.registry)
+        model = Attached(ctx)
+        machine: Machine = fresh.machine
+        machine.add_model(model, initial=state)
+        moved = model.trigger(trigger, **kwargs)  # type: ignore[attr-defined]
+        return model.state if moved else None
+
+
+def script() -> list[tuple[str, str]]:
+    """The journey as (kind, value) steps, without expectations."""
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from tests.transcript import parse
+
+    steps = [(s.kind, s.value) for s in parse(JOURNEY) if s.kind in ("text", "press", "form")]
+    # The chart is drawn after the commit and measured on its own (see run.py).
+    return [s for s in steps if s != ("text", "progress")]
+
+
+class Player:
+    """Plays the journey for one person, choosing buttons by label like a person would."""
+
+    def __init__(self, engine: Engine, user: UserKey) -> None:
+        self.engine = engine
+        self.user = user
+        self.last: list[Any] = []
+        self.n = 0
+
+    def step(self, kind: str, value: str) -> float:
+        from tests.transcript import parse_form
+
+        self.n += 1
+        token = next((r.token for r in reversed(self.last) if r.token), None)
+        event = f"{self.user.user_id}-{self.n}"
+        if kind == "press":
+            choice = next(c.id for r in reversed(self.last) for c in r.choices if c.label == value)
+            inbound = Inbound(user=self.user, choice=choice, token=token, event_id=event)
+        elif kind == "form":
+            inbound = Inbound(user=self.user, form=parse_form(value), token=token, event_id=event)
+        else:
+            inbound = Inbound(user=self.user, text=value, event_id=event)
+        start = time.perf_counter()
+        self.last = self.engine.handle(inbound)
+        return time.perf_counter() - start
+
+
+def make_engine(url: str, naive: bool = False, data_dir: str | None = None) -> Engine:
+    settings = load_settings(None, data_dir=data_dir or tempfile.mkdtemp())
+    clock = lambda: datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # noqa: E731
+    engine = Engine(Database(url), settings, clock=clock)
+    if naive:
+        engine.machines = {n: NaiveFlowMachine(f, engine.registry) for n, f in engine.flows.items()}
+    return engine
+
+
+def run_people(url: str, people: range, naive: bool, prefix: str) -> list[float]:
+    engine = make_engine(url, naive)
+    steps = script()
+    timings: list[float] = []
+    players = [Player(engine, UserKey("bench", "w", f"{prefix}{i}")) for i in people]
+    # Interleave people, as real traffic does, rather than one whole journey at a time.
+    for kind, value in steps:
+        for player in players:
+            timings.append(player.step(kind, value))
+    engine.db.dispose()
+    return timings
+
+
+def _worker(url: str, start: int, count: int, prefix: str, out: Any) -> None:
+    timings = run_people(url, range(start, start + count), False, prefix)
+    out.put(timings)
+
+
+def run_processes(url: str, processes: int, people: int, prefix: str) -> tuple[list[float], float]:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    per = people // processes
+    procs = [
+        ctx.Process(target=_worker, args=(url, i * per, per, f"{prefix}{i}-", out))
+        for i in range(processes)
+    ]
+    began = time.perf_counter()
+    for proc in procs:
+        proc.start()
+    timings: list[float] = []
+    for _ in procs:
+        timings.extend(out.get())
+    for proc in procs:
+        proc.join()
+    return timings, time.perf_counter() - began
+
+
+def summary(timings: list[float], wall: float) -> dict[str, float]:
+    ordered = sorted(timings)
+    return {
+        "turns": len(ordered),
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
+        "per_s": len(ordered) / wall,
+    }
+
+
+def bench_sqlite(people: int) -> dict[str, dict[str, float]]:
+    folder = Path(tempfile.mkdtemp())
+    url = f"sqlite:///{folder / 'bench.db'}"
+    open_database(url).dispose()
+    results = {}
+    for label, naive in (("sqlite", False), ("sqlite naive (baseline)", True)):
+        began = time.perf_counter()
+        timings = run_people(url, range(people), naive, label[:6] + ("n" if naive else ""))
+        results[label] = summary(timings, time.perf_counter() - began)
+    return results
+
+
+def bench_postgres(url: str, people: int) -> dict[str, dict[str, float]]:
+    from tests.test_postgres import create_database, drop_database
+
+    results = {}
+    db_url, admin, name = create_database(url)
+    try:
+        for processes in (1, 2):
+            timings, wall = run_processes(db_url, processes, people, f"pg{processes}-")
+            results[f"postgres x{processes} process"] = summary(timings, wall)
+    finally:
+        drop_database(admin, name)
+    return results
