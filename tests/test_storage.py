@@ -33,3 +33,28 @@ def test_sqlite_pragmas(db: Database) -> None:
         assert s.execute(text("pragma journal_mode")).scalar() == "wal"
         assert s.execute(text("pragma busy_timeout")).scalar() == 30000
         assert s.execute(text("pragma foreign_keys")).scalar() == 1
+
+
+def test_quick_head_revision_matches_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    from bot.storage.db import alembic_config, head_revision
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert head_revision() == script.get_current_head()
+
+
+def test_outdated_database_is_migrated_on_open(tmp_path: Path) -> None:
+    from alembic import command
+
+    from bot.storage.db import alembic_config, head_revision
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    open_database(url).dispose()
+    command.downgrade(alembic_config(url), "-1")  # one migration behind (or empty)
+    reopened = open_database(url)
+    with reopened.transaction() as s:
+        assert (
+            s.execute(text("select version_num from alembic_version")).scalar() == head_revision()
+        )
+        assert s.execute(text("select count(*) from users")).scalar() == 0
