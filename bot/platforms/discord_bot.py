@@ -1,0 +1,348 @@
+"""The Discord adapter: gateway events in, engine turns, DMs out. Translation only.
+
+* DMs are the conversation. ``/rebound <subcommand>`` works in a server too: the answer there is
+  ephemeral ("I've sent you a DM") and the coaching continues in DMs, so nothing personal is
+  ever posted in a channel. If the person does not accept DMs (error 50007) they get an
+  ephemeral hint instead and the failure is recorded, which stops reminders.
+* Buttons, select menus and "fill in" buttons are ``DynamicItem`` templates registered in
+  ``setup_hook``: their ``custom_id`` carries the engine's step token, so a press on a message
+  sent before a restart still works, or the engine says clearly that it is out of date.
+  Modal submissions are read from the raw payload for the same reason.
+* Every interaction is acknowledged before the engine runs (button presses by disabling the
+  used buttons), and the engine, which is synchronous, runs in a thread executor.
+* Application commands are synced only when their hash changes (or by ``rebound discord
+  sync``), never in ``on_ready``, which fires on every reconnect.
+
+After each handled event the client dispatches ``rebound_handled`` with the Discord id of the
+event (message or interaction), for metrics and for tests that must know the handler ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import weakref
+from typing import Any, cast
+
+import discord
+from discord import app_commands, ui
+
+from bot.config import Settings
+from bot.conversation.engine import Engine
+from bot.conversation.flows import HOME_FLOW
+from bot.conversation.messages import Form, Inbound, UserKey
+from bot.platforms import discord_render as render
+from bot.platforms.discord_sender import (
+    CANNOT_DM,
+    record_delivery,
+    send_replies,
+    use_endpoints,
+)
+
+log = logging.getLogger(__name__)
+
+HASH_FILE = "discord-commands.sha256"
+
+
+def intents() -> discord.Intents:
+    """Only DM messages. Discord delivers DM content without the privileged message-content
+    intent, and interactions need no intent at all."""
+    wanted = discord.Intents.none()
+    wanted.dm_messages = True
+    return wanted
+
+
+class ChoiceButton(ui.DynamicItem[ui.Button[Any]], template=render.CHOICE):
+    def __init__(self, token: str, choice: str) -> None:
+        super().__init__(ui.Button(custom_id=render.choice_id(token, choice)))
+        self.token, self.choice = token, choice
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: ui.Item[Any], match: re.Match[str]
+    ) -> ChoiceButton:
+        return cls(match["token"], match["choice"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _bot(interaction).on_choice(interaction, self.token, self.choice, self.custom_id)
+
+
+class ChoiceSelect(ui.DynamicItem[ui.Select[Any]], template=render.SELECT):
+    def __init__(self, token: str, index: int) -> None:
+        super().__init__(ui.Select(custom_id=render.select_id(token, index)))
+        self.token = token
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: ui.Item[Any], match: re.Match[str]
+    ) -> ChoiceSelect:
+        return cls(match["token"], int(match["index"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        values = (interaction.data or {}).get("values") or [""]
+        picked = str(values[0])
+        await _bot(interaction).on_choice(interaction, self.token, picked, self.custom_id)
+
+
+class FormButton(ui.DynamicItem[ui.Button[Any]], template=render.FORM):
+    def __init__(self, token: str, part: int, parts: int) -> None:
+        super().__init__(ui.Button(custom_id=render.form_id(token, part, parts)))
+        self.token, self.part = token, part
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: ui.Item[Any], match: re.Match[str]
+    ) -> FormButton:
+        return cls(match["token"], int(match["part"]), int(match["parts"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _bot(interaction).on_form_button(interaction, self.token, self.part)
+
+
+def _bot(interaction: discord.Interaction) -> ReboundBot:
+    return cast(ReboundBot, interaction.client)
+
+
+def command_scope(settings: Settings) -> str:
+    """Where commands live: one server while developing (instant), or everywhere."""
+    gid = settings.discord.dev_guild_id
+    return "global" if settings.discord.global_commands or not gid else f"guild:{gid}"
+
+
+def commands_hash(tree: app_commands.CommandTree[Any], scope: str) -> str:
+    payload = [cmd.to_dict(tree) for cmd in tree.get_commands()]
+    blob = json.dumps({"scope": scope, "commands": payload}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+async def sync_commands(
+    tree: app_commands.CommandTree[Any], settings: Settings, force: bool = False
+) -> str | None:
+    """Register the commands with Discord if they changed since the last sync (the hash is kept
+    in ``data_dir``), or always with ``force``. Returns the scope synced, or None if skipped."""
+    scope = command_scope(settings)
+    digest = commands_hash(tree, scope)
+    path = settings.data_dir / HASH_FILE
+    if not force and path.is_file() and path.read_text(encoding="utf-8").strip() == digest:
+        return None
+    if scope == "global":
+        await tree.sync()
+    else:
+        guild = discord.Object(int(scope.removeprefix("guild:")))
+        tree.copy_global_to(guild=guild)
+        await tree.sync(guild=guild)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(digest + "\n", encoding="utf-8")
+    log.info("application commands synced (%s)", scope)
+    return scope
+
+
+def build_commands(
+    descriptions: dict[str, str], group_description: str, handler: Any
+) -> app_commands.Group:
+    """``/rebound <subcommand>``, usable in servers and in DMs with the bot."""
+    group = app_commands.Group(
+        name="rebound",
+        description=group_description,
+        allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True),
+        allowed_installs=app_commands.AppInstallationType(guild=True),
+    )
+
+    def make(sub: str) -> Any:
+        async def callback(interaction: discord.Interaction) -> None:
+            await handler(interaction, sub)
+
+        return callback
+
+    for sub, description in descriptions.items():
+        group.add_command(
+            app_commands.Command(name=sub, description=description, callback=make(sub))
+        )
+    return group
+
+
+class ReboundBot(discord.Client):
+    """A discord.py client that translates between Discord and :class:`Engine`."""
+
+    def __init__(
+        self, engine: Engine, settings: Settings, *, auto_sync: bool = True, **options: Any
+    ) -> None:
+        use_endpoints(settings.discord)
+        app_id = settings.discord.application_id
+        super().__init__(
+            intents=intents(), application_id=int(app_id) if app_id else None, **options
+        )
+        self.engine = engine
+        self.settings = settings
+        self.auto_sync = auto_sync
+        self.tree: app_commands.CommandTree[ReboundBot] = app_commands.CommandTree(self)
+        home = engine.flows.get(HOME_FLOW)
+        self.tree.add_command(
+            build_commands(
+                render.subcommand_descriptions(engine.flows, engine.commands),
+                home.title if home and home.title else "Rebound",
+                self.on_command,
+            )
+        )
+        self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(ChoiceButton, ChoiceSelect, FormButton)
+        if self.auto_sync:
+            try:
+                await sync_commands(self.tree, self.settings)
+            except discord.HTTPException as exc:  # DMs still work; try again next start
+                log.warning("could not sync application commands: HTTP %s", exc.status)
+
+    # ------------------------------------------------------------------ events
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or message.guild is not None:
+            return
+        try:
+            await self._turn(render.message_to_inbound(message), message.channel)
+        finally:
+            self.dispatch("rebound_handled", message.id)
+
+    async def on_command(self, interaction: discord.Interaction, subcommand: str) -> None:
+        """``/rebound <subcommand>``: acknowledge privately, then talk in DMs."""
+        in_server = interaction.guild_id is not None
+        key = render.user_key(interaction.user.id)
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            channel = interaction.user.dm_channel or await interaction.user.create_dm()
+            inbound = render.command_to_inbound(interaction, subcommand)
+            if not await self._turn(inbound, channel):
+                await interaction.edit_original_response(content=self.engine.messages["dm_blocked"])
+                return
+            if in_server:
+                await self._record(key, delivered=True)
+                await interaction.edit_original_response(
+                    content=self.engine.messages["moved_to_dm"]
+                )
+            else:
+                await interaction.delete_original_response()
+        finally:
+            self.dispatch("rebound_handled", interaction.id)
+
+    async def on_choice(
+        self, interaction: discord.Interaction, token: str, choice: str, custom_id: str
+    ) -> None:
+        """A button or select option: disable the used components first (that is the ack)."""
+        try:
+            picked = choice if custom_id.startswith("rb:s:") else None
+            await self._disable(interaction, pressed=custom_id, picked=picked)
+            inbound = render.choice_to_inbound(interaction, token, choice)
+            await self._turn(inbound, await self._channel(interaction))
+        finally:
+            self.dispatch("rebound_handled", interaction.id)
+
+    async def on_form_button(self, interaction: discord.Interaction, token: str, part: int) -> None:
+        """Open the modal for one part of the current form; the first response must be it."""
+        try:
+            form = await self._current_form(render.user_key(interaction.user.id), token)
+            if form is not None and part < len(render.form_parts(form)):
+                await interaction.response.send_modal(render.to_modal(form, token, part))
+                return
+            # Not the current step any more: the engine explains and shows where we are.
+            await self._disable(interaction)
+            inbound = render.form_to_inbound(interaction, token, {})
+            await self._turn(inbound, await self._channel(interaction))
+        finally:
+            self.dispatch("rebound_handled", interaction.id)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data = cast(dict[str, Any], interaction.data or {})
+        match = render.MODAL.fullmatch(str(data.get("custom_id", "")))
+        if match is None:
+            return
+        try:
+            await self._modal_submitted(
+                interaction, match["token"], int(match["part"]), int(match["parts"]), data
+            )
+        finally:
+            self.dispatch("rebound_handled", interaction.id)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _modal_submitted(
+        self,
+        interaction: discord.Interaction,
+        token: str,
+        part: int,
+        parts: int,
+        data: dict[str, Any],
+    ) -> None:
+        values = render.modal_values(data)
+        await self._disable(interaction)
+        channel = await self._channel(interaction)
+        if parts > 1:
+            form = await self._current_form(render.user_key(interaction.user.id), token)
+            if form is not None:
+                values = {**render.carried_values(interaction.message, form, part), **values}
+                if part + 1 < len(render.form_parts(form)):
+                    out = render.continue_message(
+                        form, token, part + 1, values, self.engine.messages["open_form"]
+                    )
+                    await channel.send(**out.send_kwargs())
+                    return
+        await self._turn(render.form_to_inbound(interaction, token, values), channel)
+
+    async def _turn(self, inbound: Inbound, channel: discord.abc.Messageable) -> bool:
+        """One engine turn (in a thread: it is synchronous), its replies sent in order per person.
+
+        Returns False when the person does not accept DMs (recorded, so reminders stop)."""
+        lock = self._locks.get(inbound.user)
+        if lock is None:
+            lock = self._locks[inbound.user] = asyncio.Lock()
+        async with lock:
+            loop = asyncio.get_running_loop()
+            replies = await loop.run_in_executor(None, self.engine.handle, inbound)
+            try:
+                await send_replies(channel, replies, self.engine.messages["open_form"])
+            except discord.Forbidden as exc:
+                if exc.code != CANNOT_DM:
+                    raise
+                await self._record(inbound.user, delivered=False)
+                return False
+        return True
+
+    async def _current_form(self, user: UserKey, token: str) -> Form | None:
+        """The form of the person's current step, if ``token`` is still that step."""
+        loop = asyncio.get_running_loop()
+        replies = await loop.run_in_executor(None, self.engine.resume, user)
+        return next((r.form for r in replies if r.form is not None and r.token == token), None)
+
+    async def _disable(
+        self,
+        interaction: discord.Interaction,
+        pressed: str | None = None,
+        picked: str | None = None,
+    ) -> None:
+        """Acknowledge by disabling the components of the message that was used."""
+        try:
+            if interaction.message is not None and interaction.message.components:
+                view = render.disabled_view(interaction.message, pressed, picked)
+                await interaction.response.edit_message(view=view)
+            else:
+                await interaction.response.defer()
+        except discord.HTTPException as exc:  # expired or already answered: carry on regardless
+            log.warning("could not acknowledge interaction: HTTP %s", exc.status)
+
+    async def _channel(self, interaction: discord.Interaction) -> discord.abc.Messageable:
+        """Where the conversation goes on: this DM, or a DM with the person if in a server."""
+        if interaction.guild_id is None and isinstance(interaction.channel, discord.DMChannel):
+            return interaction.channel
+        return interaction.user.dm_channel or await interaction.user.create_dm()
+
+    async def _record(self, user: UserKey, delivered: bool) -> None:
+        loop = asyncio.get_running_loop()
+        now = self.engine.clock()
+        await loop.run_in_executor(None, record_delivery, self.engine.db, user, delivered, now)

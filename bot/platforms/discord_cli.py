@@ -1,0 +1,82 @@
+"""``rebound discord``: run the bot (the default), sync its commands, or print its invite link.
+
+Imported only when the ``discord`` subcommand is used, so ``rebound chat`` never loads
+discord.py. The token comes from the config (``discord.token`` or ``REBOUND_DISCORD__TOKEN``)
+and is never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from bot.cli import engine_from, settings_from
+from bot.config import Settings
+
+# The bot never posts in a channel: it answers interactions (which need no permission) and
+# sends DMs (which need a shared server, hence the "bot" scope, but no permission either).
+INVITE_SCOPES = ("bot", "applications.commands")
+INVITE_PERMISSIONS = 0
+
+
+def _token(settings: Settings) -> str:
+    if settings.discord.token is None:
+        raise click.ClickException(
+            "discord.token is not set (config file or REBOUND_DISCORD__TOKEN)"
+        )
+    return settings.discord.token.get_secret_value()
+
+
+@click.group("discord", invoke_without_command=True)
+@click.pass_context
+def discord_group(ctx: click.Context) -> None:
+    """Run Rebound on Discord (same as `rebound discord run`)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(run)
+
+
+@discord_group.command("run")
+@click.option("--db", "db_url", help="Database URL (default: the configured one).")
+@click.pass_context
+def run(ctx: click.Context, db_url: str | None) -> None:
+    """Connect to Discord and answer DMs and /rebound commands until stopped."""
+    from bot.platforms.discord_bot import ReboundBot
+
+    settings = settings_from(ctx)
+    token = _token(settings)
+    bot = ReboundBot(engine_from(settings, db_url), settings)
+    bot.run(token, log_handler=None)  # logging is configured by the settings
+
+
+@discord_group.command("sync")
+@click.pass_context
+def sync(ctx: click.Context) -> None:
+    """Register the /rebound commands now (one server if dev_guild_id is set, else global)."""
+    from bot.platforms.discord_bot import ReboundBot, sync_commands
+
+    settings = settings_from(ctx)
+    token = _token(settings)
+    bot = ReboundBot(engine_from(settings), settings, auto_sync=False)
+
+    async def go() -> str | None:
+        async with bot:
+            await bot.login(token)  # REST only: no gateway connection is needed to sync
+            return await sync_commands(bot.tree, settings, force=True)
+
+    scope = asyncio.run(go())
+    click.echo(f"commands synced ({scope})")
+
+
+@discord_group.command("invite")
+@click.pass_context
+def invite(ctx: click.Context) -> None:
+    """Print the link that adds the bot to a server, with only what it needs."""
+    from discord import Permissions
+    from discord.utils import oauth_url
+
+    settings = settings_from(ctx)
+    app_id = settings.discord.application_id
+    if not app_id:
+        raise click.ClickException("discord.application_id is not set")
+    click.echo(oauth_url(app_id, permissions=Permissions(INVITE_PERMISSIONS), scopes=INVITE_SCOPES))

@@ -1,0 +1,183 @@
+"""Reminders to Discord users over REST only: no gateway connection, usable from the scheduler.
+
+The scheduler calls :meth:`DiscordSender.deliver` from worker threads; discord.py is async, so
+the sender keeps one event loop in a thread of its own and one logged-in client on it (logging
+in once instead of per reminder). discord.py's HTTP client waits out rate limits (429 with
+``Retry-After``) by itself. A person who does not accept DMs (error 50007) or no longer exists
+is a permanent failure: it is recorded on the person (``User.undeliverable_at``) and raised as
+``DeliveryFailed(permanent=True)`` so the scheduler stops trying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime
+
+import discord
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+from sqlalchemy import update
+
+from bot.config import DiscordSettings, Settings
+from bot.conversation.messages import Reply, UserKey
+from bot.platforms import discord_render as render
+from bot.reminders.sender import DeliveryFailed, Recipient
+from bot.storage.db import Database
+from bot.storage.models import User
+
+log = logging.getLogger(__name__)
+
+CANNOT_DM = 50007  # "Cannot send messages to this user"
+UNKNOWN_USER = 10013
+INVALID_RECIPIENT = 50033
+PERMANENT_CODES = frozenset({CANNOT_DM, UNKNOWN_USER, INVALID_RECIPIENT})
+
+
+def use_endpoints(settings: DiscordSettings) -> None:
+    """Point discord.py at the configured REST and gateway addresses (loopback in tests).
+
+    discord.py keeps both as class attributes, so this is process-wide, like the token."""
+    Route.BASE = settings.api_base.rstrip("/")
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
+
+
+def is_permanent(exc: discord.HTTPException) -> bool:
+    """True when retrying can never help: the person blocks DMs or does not exist."""
+    return exc.code in PERMANENT_CODES
+
+
+def record_delivery(db: Database, user: UserKey, delivered: bool, now: datetime) -> None:
+    """Remember that DMs to this person fail (reminders stop), or that they work again.
+
+    The only database write an adapter does; clearing is a no-op unless a failure was recorded.
+    """
+    where = (
+        User.platform == user.platform,
+        User.workspace == user.workspace,
+        User.external_id == user.user_id,
+    )
+    with db.transaction() as session:
+        if delivered:
+            stmt = update(User).where(*where, User.undeliverable_at.is_not(None))
+            session.execute(stmt.values(undeliverable_at=None))
+        else:
+            session.execute(update(User).where(*where).values(undeliverable_at=now))
+
+
+async def send_replies(
+    channel: discord.abc.Messageable, replies: Sequence[Reply], open_form: str
+) -> None:
+    """Send replies in order, each rendered as one or more Discord messages."""
+    for reply in replies:
+        for out in render.to_messages(reply, open_form):
+            await channel.send(**out.send_kwargs())
+
+
+class DiscordSender:
+    """The Discord :class:`~bot.reminders.sender.Sender`: DMs over REST from any process."""
+
+    platform = render.PLATFORM
+
+    def __init__(
+        self,
+        settings: Settings,
+        messages: Mapping[str, str],
+        db: Database | None = None,
+        clock: Callable[[], datetime] | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        if settings.discord.token is None:
+            raise ValueError("discord.token is not set")
+        self._settings = settings.discord
+        self._open_form = messages["open_form"]
+        self._db = db
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._timeout = timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._client: discord.Client | None = None
+        self._start_lock = threading.Lock()
+
+    def deliver(self, recipient: Recipient, replies: Sequence[Reply]) -> None:
+        """Send the replies as DMs; raise :class:`DeliveryFailed` if they cannot be."""
+        if recipient.user.platform != self.platform:
+            raise ValueError(f"not a Discord user: {recipient.user.platform}")
+        future = asyncio.run_coroutine_threadsafe(self._deliver(recipient, replies), self._start())
+        try:
+            future.result(self._timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise DeliveryFailed("Discord did not answer in time") from None
+        except DeliveryFailed as failed:
+            if self._db is not None and failed.permanent:
+                record_delivery(self._db, recipient.user, False, self._clock())
+            raise
+        if self._db is not None:
+            record_delivery(self._db, recipient.user, True, self._clock())
+
+    def close(self) -> None:
+        """Log out and stop the sender's loop (idempotent)."""
+        with self._start_lock:
+            loop, thread, client = self._loop, self._thread, self._client
+            self._loop = self._thread = self._client = None
+        if loop is None or thread is None:
+            return
+        if client is not None:
+            asyncio.run_coroutine_threadsafe(client.close(), loop).result(self._timeout)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(self._timeout)
+        loop.close()
+
+    # ------------------------------------------------------------------ on the sender's loop
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        with self._start_lock:
+            if self._loop is None:
+                use_endpoints(self._settings)
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="discord-sender", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    async def _login(self) -> discord.Client:
+        if self._client is None:
+            # No intents and no gateway: login() is REST only (it checks the token).
+            client = discord.Client(intents=discord.Intents.none())
+            assert self._settings.token is not None
+            try:
+                await client.login(self._settings.token.get_secret_value())
+            except (discord.HTTPException, discord.LoginFailure) as exc:
+                await client.close()
+                raise DeliveryFailed(f"cannot log in to Discord ({type(exc).__name__})") from None
+            self._client = client
+        return self._client
+
+    async def _deliver(self, recipient: Recipient, replies: Sequence[Reply]) -> None:
+        client = await self._login()
+        try:
+            if recipient.dm_channel:
+                channel: discord.abc.Messageable = client.get_partial_messageable(
+                    int(recipient.dm_channel), type=discord.ChannelType.private
+                )
+            else:
+                channel = await client.create_dm(discord.Object(int(recipient.user.user_id)))
+            await send_replies(channel, replies, self._open_form)
+        except discord.HTTPException as exc:
+            permanent = is_permanent(exc)
+            log.warning(
+                "Discord delivery failed: HTTP %s, code %s%s",
+                exc.status,
+                exc.code,
+                " (permanent)" if permanent else "",
+            )
+            raise DeliveryFailed(f"Discord error {exc.code or exc.status}", permanent) from None
+        except discord.RateLimited as exc:  # only when a wait would exceed max_ratelimit_timeout
+            raise DeliveryFailed(f"rate limited for {exc.retry_after:.0f} s") from None

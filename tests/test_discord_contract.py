@@ -1,0 +1,231 @@
+"""Loopback contract tests: the real discord.py client against a local fake Discord.
+
+Each step is a real-shaped gateway event; the driver waits for the bot's own "handled" signal,
+so an event that discord.py's parser dropped fails here instead of passing silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from bot.conversation.engine import Engine
+from bot.platforms import discord_render as render
+from bot.storage.models import User
+
+from .conftest import Clock
+from .fakes.discord_driver import DiscordDriver, DiscordHarness
+from .fakes.discord_fake import DEFERRED_MESSAGE, EPHEMERAL, MODAL, UPDATE_MESSAGE, Call
+
+GUILD = "1200000000000000001"
+
+
+@pytest.fixture
+def harness(engine: Engine) -> Iterator[DiscordHarness]:
+    h = DiscordHarness(engine)
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def person(harness: DiscordHarness, clock: Clock) -> DiscordDriver:
+    return DiscordDriver(harness, clock=clock)
+
+
+def texts(replies: list) -> str:  # type: ignore[type-arg]
+    return " ".join(r.text for r in replies)
+
+
+def callbacks(calls: list[Call], kind: int) -> list[Call]:
+    return [c for c in calls if c.path.endswith("/callback") and c.body["type"] == kind]
+
+
+def at_menu(person: DiscordDriver) -> None:
+    person.text("hi")
+    person.press("Yes, that's right")
+
+
+def test_first_dm_is_answered_in_the_dm_with_buttons(
+    person: DiscordDriver, harness: DiscordHarness
+) -> None:
+    replies = person.text("hi")
+    assert "I'm Rebound" in texts(replies) and "Hi Alice" in texts(replies)
+    assert [c.label for c in replies[-1].choices] == ["Yes, that's right", "No, it's another one"]
+    dm = harness.fake.dm_channels[person.user["id"]]
+    assert {c.path for c in person.calls} == {f"/channels/{dm}/messages"}
+    assert harness.fake.unknown == []
+
+
+def test_commands_are_synced_once_at_start_not_on_every_connect(
+    person: DiscordDriver, harness: DiscordHarness
+) -> None:
+    (rebound,) = harness.fake.commands["global"]
+    assert rebound["name"] == "rebound"
+    assert [o["name"] for o in rebound["options"]] == list(render.SUBCOMMANDS)
+    assert set(rebound["contexts"]) == {0, 1}  # servers and DMs with the bot
+    harness.restart()
+    syncs = [c for c in harness.fake.calls if c.method == "PUT"]
+    assert harness.fake.identifies == 2 and len(syncs) == 1  # same hash: no second sync
+
+
+def test_pressed_button_is_disabled_and_many_choices_become_a_select(
+    person: DiscordDriver,
+) -> None:
+    person.text("hi")
+    first = person.last_sent
+    replies = person.press("Yes, that's right")
+    (ack,) = callbacks(person.calls, UPDATE_MESSAGE)
+    buttons = ack.body["data"]["components"][0]["components"]
+    assert all(b["disabled"] for b in buttons)
+    assert [b["style"] for b in buttons] == [3, 2]  # the pressed one is marked
+    assert "What would you like to do?" in texts(replies)
+    assert len(replies[-1].choices) == 8  # more than five: one select menu
+    person.last_sent = first
+    with pytest.raises(AssertionError, match="disabled"):
+        person.press("No, it's another one")
+
+
+def test_rejection_journey_through_select_modal_and_buttons(person: DiscordDriver) -> None:
+    at_menu(person)
+    replies = person.press("I got a rejection")
+    assert "Which company and role" in texts(replies)
+    assert replies[-1].form is not None
+    modal = person.open_form()
+    assert modal is not None and modal["title"] == "Which interview?"
+    assert [label["label"] for label in modal["components"]] == ["Company", "Role"]
+    message, _ = person._form_button()
+    replies = person.submit_form(modal, message, {"company": "Acme", "role": "Analyst"})
+    assert "How are you feeling right now?" in texts(replies)
+    person.press("Disappointed")
+    replies = person.text("3")
+    assert "Of course you're disappointed" in texts(replies)
+    assert "I'm ready for the practical side" in {c.label for c in replies[-1].choices}
+
+
+def test_button_pressed_before_a_restart_still_works(
+    person: DiscordDriver, harness: DiscordHarness
+) -> None:
+    person.text("hi")
+    harness.restart()
+    replies = person.press("Yes, that's right")
+    assert "What would you like to do?" in texts(replies)
+
+
+def test_old_button_after_a_restart_is_refused_clearly(
+    person: DiscordDriver, harness: DiscordHarness
+) -> None:
+    person.text("hi")
+    old = person.last_sent
+    person.text("yes")  # answered by typing: the buttons stay on the old message
+    harness.restart()
+    person.last_sent = old
+    replies = person.press("No, it's another one")
+    assert "belongs to an earlier message" in texts(replies)
+    assert "What would you like to do?" in texts(replies)
+
+
+def test_modal_opened_before_a_restart_is_submitted_after_it(
+    person: DiscordDriver, harness: DiscordHarness
+) -> None:
+    at_menu(person)
+    person.text("rejected")
+    message, _ = person._form_button()
+    modal = person.open_form()
+    assert modal is not None
+    harness.restart()
+    replies = person.submit_form(modal, message, {"company": "Acme", "role": "Analyst"})
+    assert "How are you feeling right now?" in texts(replies)
+    (ack,) = callbacks(person.calls, UPDATE_MESSAGE)  # the "fill in" button is now disabled
+    assert ack.body["data"]["components"][0]["components"][0]["disabled"] is True
+
+
+def test_form_errors_keep_the_step_and_offer_the_form_again(person: DiscordDriver) -> None:
+    at_menu(person)
+    person.text("log")
+    replies = person.form({"company": "Acme", "role": "Analyst", "when": "not a date"})
+    assert replies[-1].form is not None and "another look" in texts(replies)
+    replies = person.form({"company": "Acme", "role": "Analyst", "when": "2026-11-20 10:00"})
+    assert "Which stage" in texts(replies)
+
+
+def test_slash_command_in_a_server_answers_ephemerally_and_goes_on_in_dms(
+    person: DiscordDriver, harness: DiscordHarness, engine: Engine
+) -> None:
+    at_menu(person)
+    replies = person.command("rejected", guild_id=GUILD)
+    (defer,) = callbacks(person.calls, DEFERRED_MESSAGE)
+    assert defer.body["data"]["flags"] & EPHEMERAL
+    assert texts(replies).endswith(engine.messages["moved_to_dm"])
+    dm = harness.fake.dm_channels[person.user["id"]]
+    posted = [c.path for c in person.calls if c.method == "POST" and "/channels/" in c.path]
+    assert posted and set(posted) == {f"/channels/{dm}/messages"}  # nothing in the server
+    assert "Which company and role" in texts(replies)
+
+
+def test_slash_command_in_the_dm_leaves_only_the_conversation(person: DiscordDriver) -> None:
+    at_menu(person)
+    replies = person.command("help")
+    assert "pause" in texts(replies)
+    assert any(c.method == "DELETE" and c.path.endswith("/@original") for c in person.calls)
+
+
+def test_blocked_dms_get_an_ephemeral_hint_and_are_recorded(
+    person: DiscordDriver, harness: DiscordHarness, engine: Engine
+) -> None:
+    at_menu(person)
+    harness.fake.blocked.add(person.user["id"])
+    replies = person.command("progress", guild_id=GUILD)
+    assert [r.text for r in replies] == [engine.messages["dm_blocked"]]
+    with engine.db.transaction() as s:
+        user = s.scalars(select(User).where(User.external_id == person.user["id"])).one()
+        assert user.workspace == render.WORKSPACE and user.undeliverable_at is not None
+    harness.fake.blocked.clear()
+    replies = person.command("help", guild_id=GUILD)
+    assert texts(replies).endswith(engine.messages["moved_to_dm"])
+    with engine.db.transaction() as s:
+        user = s.scalars(select(User).where(User.external_id == person.user["id"])).one()
+        assert user.undeliverable_at is None
+
+
+def test_server_and_dm_are_one_conversation(person: DiscordDriver) -> None:
+    at_menu(person)
+    person.command("rejected", guild_id=GUILD)
+    replies = person.form({"company": "Acme", "role": "Analyst"})  # in the DM
+    assert "How are you feeling right now?" in texts(replies)
+
+
+def test_progress_chart_is_an_attachment(person: DiscordDriver) -> None:
+    at_menu(person)
+    person.text("rejected")
+    person.form({"company": "Acme", "role": "Analyst"})
+    replies = person.text("progress")
+    (upload,) = [c for c in person.calls if c.files]
+    assert upload.files[0][1].startswith(b"\x89PNG")
+    assert any(r.image is not None for r in replies)
+
+
+def test_people_are_kept_apart(harness: DiscordHarness, clock: Clock) -> None:
+    alice, bob = DiscordDriver(harness, "Alice", clock), DiscordDriver(harness, "Bob", clock)
+    at_menu(alice)
+    bob.text("hi")
+    # Both see the same step token on their first buttons; each press is the presser's own.
+    replies = bob.press("Yes, that's right")
+    assert "What would you like to do?" in texts(replies)
+    assert "Hi Bob" not in texts(alice.text("menu"))
+
+
+def test_every_interaction_is_acknowledged_before_anything_else(person: DiscordDriver) -> None:
+    person.text("hi")
+    person.press("Yes, that's right")
+    assert callbacks(person.calls[:1], UPDATE_MESSAGE)  # the ack comes before any message
+    person.press("I got a rejection")
+    assert callbacks(person.calls[:1], UPDATE_MESSAGE)
+    modal = person.open_form()
+    assert modal is not None and callbacks(person.calls[:1], MODAL)
+    message, _ = person._form_button()
+    person.submit_form(modal, message, {"company": "Acme", "role": "Analyst"})
+    assert callbacks(person.calls[:1], UPDATE_MESSAGE)
+    person.command("help", guild_id=GUILD)
+    assert callbacks(person.calls[:1], DEFERRED_MESSAGE)
