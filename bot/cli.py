@@ -65,7 +65,9 @@ def _engine(settings: Settings, db_url: str | None = None, now: str | None = Non
 
 # Subcommands that live beside the code they run, imported only when used (keeps start-up fast).
 # Add one line per command: "name": "module:attribute of a click command".
-LAZY_COMMANDS: dict[str, str] = {}
+LAZY_COMMANDS: dict[str, str] = {
+    "discord": "bot.platforms.discord_cli:discord_group",
+}
 
 
 class LazyGroup(click.Group):
