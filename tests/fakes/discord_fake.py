@@ -86,6 +86,7 @@ class FakeDiscord:
         self.interactions: dict[str, Pending] = {}  # token -> pending interaction
         self.modals: dict[str, dict[str, Any]] = {}  # interaction token -> modal data
         self.identified = asyncio.Event()
+        self.sent = asyncio.Event()  # set whenever the bot posts a message
         self.identifies = 0
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = 0
@@ -378,6 +379,7 @@ class FakeDiscord:
             return _error(403, 50007, "Cannot send messages to this user")
         msg = self.message(channel_id, self.bot, call.body or {})
         self.messages[msg["id"]] = call.result = msg
+        self.sent.set()
         return _json(msg)
 
     def _edit(self, message_id: str, body: dict[str, Any]) -> web.Response:

@@ -1,0 +1,114 @@
+"""``rebound discord``: invite link, command sync and the bot process, against the fake Discord."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import main
+
+from .conftest import FLOWS
+from .fakes.discord_driver import LoopThread
+from .fakes.discord_fake import FakeDiscord
+
+GUILD = "1200000000000000042"
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeDiscord, LoopThread]]:
+    loop = LoopThread()
+    discord = FakeDiscord()
+    loop.run(discord.start())
+    yield discord, loop
+    loop.run(discord.stop())
+    loop.close()
+
+
+def environment(tmp_path: Path, fake: FakeDiscord | None = None, **extra: str) -> dict[str, str]:
+    env = {
+        "REBOUND_DATABASE__URL": f"sqlite:///{tmp_path / 'rebound.db'}",
+        "REBOUND_DATA_DIR": str(tmp_path / "out"),
+        "REBOUND_FLOWS_DIR": str(FLOWS),
+        **extra,
+    }
+    if fake is not None:
+        env |= {
+            "REBOUND_DISCORD__TOKEN": fake.token,
+            "REBOUND_DISCORD__API_BASE": fake.api_base,
+            "REBOUND_DISCORD__GATEWAY_URL": fake.gateway_url,
+        }
+    return env
+
+
+def test_invite_asks_for_exactly_the_scopes_and_no_permissions(tmp_path: Path) -> None:
+    env = environment(tmp_path, REBOUND_DISCORD__APPLICATION_ID="123456789012345678")
+    result = CliRunner().invoke(main, ["discord", "invite"], env=env)
+    assert result.exit_code == 0, result.output
+    query = parse_qs(urlsplit(result.output.strip()).query)
+    assert query["client_id"] == ["123456789012345678"]
+    assert query["scope"] == ["bot applications.commands"]
+    assert query["permissions"] == ["0"]
+
+
+def test_missing_settings_are_named(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["discord", "invite"], env=environment(tmp_path))
+    assert result.exit_code == 1 and "discord.application_id is not set" in result.output
+    result = CliRunner().invoke(main, ["discord"], env=environment(tmp_path))
+    assert result.exit_code == 1 and "discord.token is not set" in result.output
+
+
+def test_sync_registers_per_guild_then_globally_over_rest_only(
+    tmp_path: Path, fake: tuple[FakeDiscord, LoopThread]
+) -> None:
+    discord, _ = fake
+    env = environment(tmp_path, discord, REBOUND_DISCORD__DEV_GUILD_ID=GUILD)
+    result = CliRunner().invoke(main, ["discord", "sync"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"guild:{GUILD}" in result.output and discord.token not in result.output
+    assert [c["name"] for c in discord.commands[GUILD]] == ["rebound"]
+    assert (tmp_path / "out" / "discord-commands.sha256").is_file()
+    assert discord.identifies == 0  # syncing needs no gateway connection
+
+    env["REBOUND_DISCORD__GLOBAL_COMMANDS"] = "true"
+    result = CliRunner().invoke(main, ["discord", "sync"], env=env)
+    assert result.exit_code == 0 and "global" in result.output
+    assert [c["name"] for c in discord.commands["global"]] == ["rebound"]
+
+
+def test_rebound_discord_runs_the_bot_until_stopped(
+    tmp_path: Path, fake: tuple[FakeDiscord, LoopThread]
+) -> None:
+    discord, loop = fake
+    env = {**os.environ, **environment(tmp_path, discord), "REBOUND_LOG_LEVEL": "INFO"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "discord"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        async def hello() -> None:
+            await discord.identified.wait()
+            person = discord.user(discord.snowflake(), "Sam")
+            await discord.dispatch("MESSAGE_CREATE", discord.message_create(person, "hi"))
+            while not any(c.result for c in discord.calls):
+                await discord.sent.wait()
+                discord.sent.clear()
+
+        loop.run(hello(), timeout=60)
+        first = next(c.result for c in discord.calls if c.result)
+        assert "I'm Rebound" in first["content"]
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+    assert discord.token not in output
