@@ -229,3 +229,14 @@ def test_every_interaction_is_acknowledged_before_anything_else(person: DiscordD
     assert callbacks(person.calls[:1], UPDATE_MESSAGE)
     person.command("help", guild_id=GUILD)
     assert callbacks(person.calls[:1], DEFERRED_MESSAGE)
+
+
+def test_a_failed_command_is_answered_not_left_thinking(
+    person: DiscordDriver, harness: DiscordHarness, engine: Engine
+) -> None:
+    at_menu(person)
+    harness.fake.dm_channels.clear()  # the DM channel must be opened again ...
+    harness.fake.missing.add(person.user["id"])  # ... and Discord refuses
+    harness.restart()  # no cached DM channel in the new process
+    replies = person.command("plan", guild_id=GUILD)
+    assert [r.text for r in replies] == [engine.messages["error"]]

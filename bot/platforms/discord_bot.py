@@ -20,6 +20,7 @@ event (message or interaction), for metrics and for tests that must know the han
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -211,24 +212,30 @@ class ReboundBot(discord.Client):
 
     async def on_command(self, interaction: discord.Interaction, subcommand: str) -> None:
         """``/rebound <subcommand>``: acknowledge privately, then talk in DMs."""
-        in_server = interaction.guild_id is not None
-        key = render.user_key(interaction.user.id)
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
-            channel = interaction.user.dm_channel or await interaction.user.create_dm()
-            inbound = render.command_to_inbound(interaction, subcommand)
-            if not await self._turn(inbound, channel):
-                await interaction.edit_original_response(content=self.engine.messages["dm_blocked"])
-                return
-            if in_server:
-                await self._record(key, delivered=True)
-                await interaction.edit_original_response(
-                    content=self.engine.messages["moved_to_dm"]
-                )
-            else:
+            note = await self._command_turn(interaction, subcommand)
+            if note is None:
                 await interaction.delete_original_response()
+            else:
+                await interaction.edit_original_response(content=note)
+        except discord.HTTPException as exc:  # never leave the person looking at "thinking..."
+            log.warning("/rebound %s failed: HTTP %s, code %s", subcommand, exc.status, exc.code)
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.edit_original_response(content=self.engine.messages["error"])
         finally:
             self.dispatch("rebound_handled", interaction.id)
+
+    async def _command_turn(self, interaction: discord.Interaction, subcommand: str) -> str | None:
+        """Run the command in the person's DM; what to say where it was used (None: nothing)."""
+        channel = interaction.user.dm_channel or await interaction.user.create_dm()
+        inbound = render.command_to_inbound(interaction, subcommand)
+        if not await self._turn(inbound, channel):
+            return self.engine.messages["dm_blocked"]
+        if interaction.guild_id is None:
+            return None  # already in the DM: the conversation speaks for itself
+        await self._record(inbound.user, delivered=True)
+        return self.engine.messages["moved_to_dm"]
 
     async def on_choice(
         self, interaction: discord.Interaction, token: str, choice: str, custom_id: str
