@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pydantic import SecretStr
@@ -64,6 +65,17 @@ def test_reminder_is_a_dm_sent_over_rest_only(
     sender.deliver(Recipient(known), [Reply(text="again")])
     logins = [c for c in fake.calls if (c.method, c.path) == ("GET", "/users/@me")]
     assert len(logins) == 1  # logged in once, reused
+
+
+def test_reminders_due_together_share_one_login(
+    fake: FakeDiscord, sender: DiscordSender, known: UserKey
+) -> None:
+    with ThreadPoolExecutor(4) as pool:  # the scheduler runs jobs in worker threads
+        list(pool.map(lambda n: sender.deliver(Recipient(known), [Reply(text=f"{n}")]), range(8)))
+    logins = [c for c in fake.calls if (c.method, c.path) == ("GET", "/users/@me")]
+    assert len(logins) == 1
+    sent = sorted(c.result["content"] for c in fake.calls if c.result is not None)
+    assert sent == [str(n) for n in range(8)]
 
 
 def test_known_dm_channel_is_used_directly(

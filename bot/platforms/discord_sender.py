@@ -101,6 +101,7 @@ class DiscordSender:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: discord.Client | None = None
+        self._login_lock: asyncio.Lock | None = None
         self._start_lock = threading.Lock()
 
     def deliver(self, recipient: Recipient, replies: Sequence[Reply]) -> None:
@@ -145,20 +146,25 @@ class DiscordSender:
                 )
                 thread.start()
                 self._loop, self._thread = loop, thread
+                self._login_lock = asyncio.Lock()
             return self._loop
 
     async def _login(self) -> discord.Client:
-        if self._client is None:
-            # No intents and no gateway: login() is REST only (it checks the token).
-            client = discord.Client(intents=discord.Intents.none())
-            assert self._settings.token is not None
-            try:
-                await client.login(self._settings.token.get_secret_value())
-            except (discord.HTTPException, discord.LoginFailure) as exc:
-                await client.close()
-                raise DeliveryFailed(f"cannot log in to Discord ({type(exc).__name__})") from None
-            self._client = client
-        return self._client
+        assert self._login_lock is not None
+        async with self._login_lock:  # reminders due together log in once
+            if self._client is None:
+                # No intents and no gateway: login() is REST only (it checks the token).
+                client = discord.Client(intents=discord.Intents.none())
+                assert self._settings.token is not None
+                try:
+                    await client.login(self._settings.token.get_secret_value())
+                except (discord.HTTPException, discord.LoginFailure) as exc:
+                    await client.close()
+                    raise DeliveryFailed(
+                        f"cannot log in to Discord ({type(exc).__name__})"
+                    ) from None
+                self._client = client
+            return self._client
 
     async def _deliver(self, recipient: Recipient, replies: Sequence[Reply]) -> None:
         client = await self._login()

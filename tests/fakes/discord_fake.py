@@ -16,10 +16,11 @@ import asyncio
 import itertools
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from . import discord_payloads as shapes
 
 API = "/api/v10"
 EPHEMERAL = 1 << 6
@@ -61,10 +62,6 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 def _error(status: int, code: int, message: str) -> web.Response:
     return _json({"message": message, "code": code}, status=status)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 class FakeDiscord:
@@ -119,70 +116,27 @@ class FakeDiscord:
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway/"
 
-    # ------------------------------------------------------------------ documented shapes
+    # ------------------------------------------------------------------ payloads
 
     def snowflake(self) -> str:
         return str(next(self._ids))
 
     @staticmethod
     def user(uid: str, name: str, bot: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": uid,
-            "username": name.lower(),
-            "discriminator": "0",
-            "global_name": name,
-            "avatar": None,
-        }
-        if bot:
-            data["bot"] = True
-        return data
+        return shapes.user(uid, name, bot)
 
     def dm_channel(self, user: dict[str, Any]) -> dict[str, Any]:
-        cid = self.dm_channels.setdefault(user["id"], self.snowflake())
-        return {"id": cid, "type": 1, "last_message_id": None, "flags": 0, "recipients": [user]}
+        """The person's DM channel with the bot (one per person, as on Discord)."""
+        return shapes.dm_channel(self.dm_channels.setdefault(user["id"], self.snowflake()), user)
 
     def message(
         self, channel_id: str, author: dict[str, Any], body: dict[str, Any], flags: int = 0
     ) -> dict[str, Any]:
-        """A message object as Discord returns it, built from a create-message body."""
-        mid = self.snowflake()
-        counter = itertools.count(1)
-        return {
-            "id": mid,
-            "channel_id": channel_id,
-            "author": author,
-            "content": body.get("content") or "",
-            "timestamp": _now(),
-            "edited_timestamp": None,
-            "tts": False,
-            "mention_everyone": False,
-            "mentions": [],
-            "mention_roles": [],
-            "attachments": [
-                {
-                    "id": self.snowflake(),
-                    "filename": a.get("filename", "file"),
-                    "description": a.get("description"),
-                    "size": 1,
-                    "url": f"https://cdn.example/{a.get('filename')}",
-                    "proxy_url": f"https://media.example/{a.get('filename')}",
-                    "content_type": "image/png"
-                    if str(a.get("filename", "")).endswith(".png")
-                    else "application/octet-stream",
-                }
-                for a in body.get("attachments", [])
-            ],
-            "embeds": [{"type": "rich", **e} for e in body.get("embeds") or []],
-            "pinned": False,
-            "type": 0,
-            "flags": flags | int(body.get("flags") or 0),
-            "components": [_with_ids(c, counter) for c in body.get("components") or []],
-        }
+        return shapes.message(self.snowflake, channel_id, author, body, flags)
 
     def message_create(self, author: dict[str, Any], content: str) -> dict[str, Any]:
         """MESSAGE_CREATE for a DM the person typed to the bot."""
-        channel = self.dm_channel(author)
-        return self.message(channel["id"], author, {"content": content})
+        return self.message(self.dm_channel(author)["id"], author, {"content": content})
 
     def interaction(
         self,
@@ -193,59 +147,15 @@ class FakeDiscord:
         guild_id: str | None = None,
         message: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """INTERACTION_CREATE: in a guild (``member``) or in the person's DM (``user``)."""
+        """INTERACTION_CREATE from ``user``, remembered so its callback can be answered."""
         iid, token = self.snowflake(), f"itoken-{self.snowflake()}"
         if guild_id:
-            channel = {
-                "id": self.snowflake(),
-                "type": 0,
-                "guild_id": guild_id,
-                "name": "general",
-                "position": 0,
-                "permission_overwrites": [],
-                "nsfw": False,
-                "parent_id": None,
-                "topic": None,
-                "last_message_id": None,
-                "rate_limit_per_user": 0,
-                "flags": 0,
-            }
+            channel = shapes.guild_text_channel(self.snowflake(), guild_id)
         else:
             channel = self.dm_channel(user)
-        payload: dict[str, Any] = {
-            "id": iid,
-            "application_id": self.app_id,
-            "type": kind,
-            "data": data,
-            "channel": channel,
-            "channel_id": channel["id"],
-            "token": token,
-            "version": 1,
-            "app_permissions": "0",
-            "locale": "en-GB",
-            "entitlements": [],
-            "attachment_size_limit": 10 * 1024 * 1024,
-        }
-        if guild_id:
-            payload["guild_id"] = guild_id
-            payload["guild_locale"] = "en-US"
-            payload["member"] = {
-                "user": user,
-                "roles": [],
-                "joined_at": _now(),
-                "deaf": False,
-                "mute": False,
-                "flags": 0,
-                "permissions": "2248473465835073",
-            }
-            payload["authorizing_integration_owners"] = {"0": guild_id}
-            payload["context"] = 0
-        else:
-            payload["user"] = user
-            payload["authorizing_integration_owners"] = {"0": "0"}
-            payload["context"] = 1
-        if message is not None:
-            payload["message"] = message
+        payload = shapes.interaction(
+            iid, token, self.app_id, kind, user, data, channel, guild_id, message
+        )
         self.interactions[token] = Pending(
             iid, kind, channel["id"], message["id"] if message else None
         )
@@ -284,24 +194,14 @@ class FakeDiscord:
                         break
                     self._sockets.append(ws)
                     self.identifies += 1
-                    await self._send(ws, {"op": 0, "t": "READY", "d": self._ready()})
+                    session = f"session-{self.snowflake()}"
+                    ready = shapes.ready(self.bot, self.app_id, session, self.gateway_url)
+                    await self._send(ws, {"op": 0, "t": "READY", "d": ready})
                     self.identified.set()
         finally:
             if ws in self._sockets:
                 self._sockets.remove(ws)
         return ws
-
-    def _ready(self) -> dict[str, Any]:
-        return {
-            "v": 10,
-            "user": {**self.bot, "verified": True, "mfa_enabled": False, "flags": 0},
-            "guilds": [],
-            "session_id": f"session-{self.snowflake()}",
-            "resume_gateway_url": self.gateway_url,
-            "shard": [0, 1],
-            "application": {"id": self.app_id, "flags": 0},
-            "private_channels": [],
-        }
 
     # ------------------------------------------------------------------ REST
 
@@ -325,9 +225,10 @@ class FakeDiscord:
             return _error(401, 0, "401: Unauthorized")
         route = (request.method, *parts)
         if route == ("GET", "users", "@me"):
-            return _json({**self.bot, "verified": True, "mfa_enabled": False, "flags": 0})
+            return _json(shapes.bot_user(self.bot))
         if route == ("GET", "oauth2", "applications", "@me"):
-            return _json(self._application())
+            owner = shapes.user(self.snowflake(), "Owner")
+            return _json(shapes.application(self.app_id, owner))
         if route == ("POST", "users", "@me", "channels"):
             uid = str(call.body["recipient_id"])
             if uid in self.missing:
@@ -342,21 +243,6 @@ class FakeDiscord:
             return _json(self._store_commands(scope, call.body))
         self.unknown.append(call)
         return _error(404, 0, "404: Not Found")
-
-    def _application(self) -> dict[str, Any]:
-        return {
-            "id": self.app_id,
-            "name": "Rebound",
-            "icon": None,
-            "description": "",
-            "bot_public": True,
-            "bot_require_code_grant": False,
-            "owner": self.user(self.snowflake(), "Owner"),
-            "verify_key": "0" * 64,
-            "flags": 0,
-            "team": None,
-            "summary": "",
-        }
 
     def _create_message(self, channel_id: str, call: Call) -> web.Response:
         if self.rate_limit_next > 0:
@@ -391,8 +277,8 @@ class FakeDiscord:
             if key in body:
                 msg[key] = body[key] or ([] if key == "embeds" else "")
         if "components" in body:
-            msg["components"] = [_with_ids(c, counter) for c in body["components"] or []]
-        msg["edited_timestamp"] = _now()
+            msg["components"] = [shapes.with_ids(c, counter) for c in body["components"] or []]
+        msg["edited_timestamp"] = shapes.now()
         return _json(msg)
 
     async def _webhook(self, call: Call, parts: list[str]) -> web.Response:
@@ -440,26 +326,8 @@ class FakeDiscord:
         return _json(out)
 
     def _store_commands(self, scope: str, body: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        stored = [
-            {
-                "id": self.snowflake(),
-                "application_id": self.app_id,
-                "version": self.snowflake(),
-                "type": 1,
-                "default_member_permissions": None,
-                "nsfw": False,
-                **cmd,
-                **({"guild_id": scope} if scope != "global" else {}),
-            }
+        self.commands[scope] = [
+            shapes.stored_command(self.snowflake(), self.app_id, self.snowflake(), cmd, scope)
             for cmd in body
         ]
-        self.commands[scope] = stored
-        return stored
-
-
-def _with_ids(component: dict[str, Any], counter: itertools.count[int]) -> dict[str, Any]:
-    """Discord numbers every component of a message; echo the request with those ids."""
-    out = {**component, "id": next(counter)}
-    if "components" in out:
-        out["components"] = [_with_ids(c, counter) for c in out["components"]]
-    return out
+        return self.commands[scope]
