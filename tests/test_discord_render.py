@@ -51,11 +51,16 @@ def test_choices_whose_ids_cannot_fit_are_numbered_in_the_text() -> None:
     assert out.view is None and out.content == "Pick.\n1. Far"
 
 
+def test_an_empty_reply_sends_nothing() -> None:
+    assert render.to_messages(Reply(text="  "), "Fill in") == []
+
+
 def test_image_and_file_are_attached_with_alt_text(tmp_path) -> None:  # type: ignore[no-untyped-def]
     chart, export = tmp_path / "chart.png", tmp_path / "data.json"
     chart.write_bytes(b"\x89PNG")
     export.write_text("{}")
-    reply = Reply(text="Here.", image=Image(str(chart), "A chart"), file=str(export))
+    far = (Choice("x" * 120, "Far"),)  # choices that fall back to text keep the files
+    reply = Reply(text="Here.", choices=far, image=Image(str(chart), "A chart"), file=str(export))
     kwargs = render.to_messages(reply, "Fill in")[0].send_kwargs()
     assert [f.filename for f in kwargs["files"]] == ["chart.png", "data.json"]
     assert kwargs["files"][0].description == "A chart"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -289,12 +289,14 @@ def to_messages(reply: Reply, open_form: str) -> list[Outgoing]:
     if choices_as_text:  # too long to encode: the person answers with the number or the words
         numbered = "\n".join(f"{n}. {c.label}" for n, c in enumerate(reply.choices, start=1))
         text = f"{text}\n{numbered}"
-        reply = Reply(text=text, form=reply.form, token=reply.token)
+        reply = replace(reply, text=text, choices=())
     files = tuple(p for p in (reply.image.path if reply.image else None, reply.file) if p)
     alt = {reply.image.path: _clip(reply.image.alt, 1024)} if reply.image else {}
     chunks = split_content(text)
     out = [Outgoing(content=chunk) for chunk in chunks[:-1]]
-    out.append(Outgoing(content=chunks[-1], view=to_view(reply, open_form), files=files, alt=alt))
+    last = Outgoing(content=chunks[-1], view=to_view(reply, open_form), files=files, alt=alt)
+    if last.content.strip() or last.view is not None or last.files:  # Discord refuses empty ones
+        out.append(last)
     return out
 
 
