@@ -208,12 +208,16 @@ def test_progress_chart_is_an_attachment(person: DiscordDriver) -> None:
 
 def test_people_are_kept_apart(harness: DiscordHarness, clock: Clock) -> None:
     alice, bob = DiscordDriver(harness, "Alice", clock), DiscordDriver(harness, "Bob", clock)
-    at_menu(alice)
+    alice.text("hi")
     bob.text("hi")
-    # Both see the same step token on their first buttons; each press is the presser's own.
-    replies = bob.press("Yes, that's right")
-    assert "What would you like to do?" in texts(replies)
-    assert "Hi Bob" not in texts(alice.text("menu"))
+    assert alice.last[-1].token == bob.last[-1].token  # same step token, different people
+    assert "Which time zone" in texts(bob.press("No, it's another one"))
+    assert "What would you like to do?" in texts(alice.press("Yes, that's right"))
+    dms = harness.fake.dm_channels
+    assert dms[alice.user["id"]] != dms[bob.user["id"]]
+    assert {c.path for c in alice.calls if c.result} == {
+        f"/channels/{dms[alice.user['id']]}/messages"
+    }
 
 
 def test_every_interaction_is_acknowledged_before_anything_else(person: DiscordDriver) -> None:
