@@ -67,6 +67,7 @@ def _engine(settings: Settings, db_url: str | None = None, now: str | None = Non
 # Add one line per command: "name": "module:attribute of a click command".
 LAZY_COMMANDS: dict[str, str] = {
     "discord": "bot.platforms.discord_cli:discord_group",
+    "slack": "bot.platforms.slack_cli:slack",
 }
 
 

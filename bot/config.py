@@ -67,6 +67,8 @@ class SlackSettings(BaseModel):
     client_secret: SecretStr | None = None
     api_url: str = "https://slack.com/api/"
     http_port: int = Field(default=3000, ge=1, le=65535)
+    # Socket Mode opens no port of its own; set this to serve /healthz for a liveness probe.
+    socket_health_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 class DiscordSettings(BaseModel):

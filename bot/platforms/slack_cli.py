@@ -1,0 +1,120 @@
+"""``rebound slack``: run the Bolt app in Socket Mode (default) or HTTP mode, or print the manifest.
+
+Socket Mode needs no public URL (the usual case for a careers office behind a firewall): the app
+dials out to Slack with the app-level token. HTTP mode (``--http``) serves Slack's requests with
+uvicorn, checks each signature with the signing secret, and answers ``GET /healthz``; put it
+behind TLS. Both run the same app from :func:`bot.platforms.slack.build_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.cli import engine_from, settings_from
+from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+MANIFEST = Path(__file__).resolve().parent.parent.parent / "slack" / "manifest.yml"
+
+
+def http_server(asgi: Any, host: str, port: int) -> Any:
+    """A uvicorn server (production-grade, async). No access log: OAuth redirects carry one-time
+    codes in the query string. ``server.should_exit = True`` stops it gracefully."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        asgi, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
+    return uvicorn.Server(config)
+
+
+async def serve_http(asgi: Any, host: str, port: int, sock: socket.socket | None = None) -> None:
+    """Serve ``asgi`` on ``host:port``, or on an already bound socket (tests bind port 0)."""
+    await http_server(asgi, host, port).serve(sockets=[sock] if sock else None)
+
+
+def socket_handler(app: Any, app_token: str) -> Any:
+    """Bolt's aiohttp Socket Mode handler; it asks ``apps.connections.open`` on the app's client,
+    so the configured API URL applies to the WebSocket address too."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    return AsyncSocketModeHandler(app, app_token)
+
+
+async def serve_socket(app: Any, app_token: str, health_port: int | None, host: str) -> None:
+    from bot.platforms.slack import HEALTH_PATH
+
+    handler = socket_handler(app, app_token)
+    await handler.connect_async()
+    log.warning("Rebound is connected to Slack (Socket Mode)")
+    if health_port is None:
+        await asyncio.Event().wait()
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def health(_request: Request) -> JSONResponse:
+        ok = await handler.client.is_connected()
+        return JSONResponse({"ok": ok}, status_code=200 if ok else 503)
+
+    asgi = Starlette(routes=[Route(HEALTH_PATH, health, methods=["GET"])])
+    await serve_http(asgi, host, health_port)
+
+
+def _require(settings: Settings, *names: str) -> None:
+    missing = [n for n in names if not getattr(settings.slack, n)]
+    if missing:
+        raise click.ClickException(
+            "missing setting: "
+            + ", ".join(f"slack.{n} (or REBOUND_SLACK__{n.upper()})" for n in missing)
+        )
+
+
+@click.group("slack", invoke_without_command=True)
+@click.option("--http", "http_mode", is_flag=True, help="Serve HTTP instead of Socket Mode.")
+@click.option("--port", type=int, help="HTTP port (default: slack.http_port).")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--db", "db_url", help="Database URL (default: the configured one).")
+@click.pass_context
+def slack(
+    ctx: click.Context, http_mode: bool, port: int | None, host: str, db_url: str | None
+) -> None:
+    """Run Rebound on Slack (Socket Mode unless --http)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bot.platforms.slack import build_app, http_app
+
+    settings = settings_from(ctx)
+    _require(settings, "client_id" if settings.slack.client_id else "bot_token")
+    if settings.slack.client_id:
+        _require(settings, "client_secret")
+    _require(settings, "signing_secret" if http_mode else "app_token")
+    engine = engine_from(settings, db_url)
+    try:
+        app = build_app(engine, settings)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if http_mode:
+        port = port or settings.slack.http_port
+        click.echo(f"Rebound on Slack: HTTP on {host}:{port} (POST /slack/events, GET /healthz)")
+        asyncio.run(serve_http(http_app(app), host, port))
+    else:
+        token = settings.slack.app_token
+        assert token is not None
+        asyncio.run(
+            serve_socket(app, token.get_secret_value(), settings.slack.socket_health_port, host)
+        )
+
+
+@slack.command("manifest")
+def manifest() -> None:
+    """Print the Slack app manifest (paste it into "Create New App" > "From a manifest")."""
+    click.echo(MANIFEST.read_text(encoding="utf-8"), nl=False)

@@ -1,0 +1,320 @@
+"""Pure converters between Slack payloads and the neutral messages: no I/O, no Bolt, no engine.
+
+Everything Slack-specific about *looking* (Block Kit, modals, App Home) and *reading* (button
+values, modal state) lives here, so it can be tested with plain dictionaries and so the listeners
+in :mod:`bot.platforms.slack` stay a few lines each. The words come from the engine: reply text
+and labels from the flows, chrome (the "Fill in" button, App Home headings) from
+``engine.messages``.
+
+A button's ``value`` carries the step token and the choice id as JSON, so a press can be checked
+by the engine (which refuses stale tokens) without remembering anything in the process; a modal
+carries the token and the message it came from in ``private_metadata``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot.coaching.summary import Summary
+from bot.conversation.messages import Choice, Field, Form, Inbound, Reply, UserKey
+
+PLATFORM = "slack"
+
+# Block Kit ids the listeners match on.
+CHOICE_ACTION = "choice"  # buttons: choice_0, choice_1, ...; the select menu: choice_select
+CHOICE_SELECT = "choice_select"
+OPEN_FORM_ACTION = "open_form"
+HOME_CONTINUE_ACTION = "home_continue"
+FORM_CALLBACK = "rebound_form"
+ACTIONS_BLOCK = "rebound_actions"
+INPUT_ACTION = "value"
+
+# Chrome the adapter needs from engine.messages (checked when the app is built).
+CHROME_KEYS = (
+    "open_form",
+    "moved_to_dm",
+    "dm_blocked",
+    "home_title",
+    "home_step",
+    "home_paused",
+    "home_idle",
+    "home_interviews",
+    "home_plan",
+    "home_reminders",
+    "home_none",
+    "home_continue",
+)
+
+# Slack's limits (https://api.slack.com/reference/block-kit).
+MAX_BUTTONS = 5  # more choices than this become one select menu
+SECTION_TEXT = 3000
+FALLBACK_TEXT = 3000
+BUTTON_TEXT = 75
+OPTION_VALUE = 150
+MODAL_TITLE = 24
+PLACEHOLDER = 150
+INPUT_MAX = 3000
+
+
+def user_key(team_id: str | None, enterprise_id: str | None, user_id: str) -> UserKey:
+    """Identity is (slack, workspace, user); org-wide installs without a team use the org id."""
+    return UserKey(PLATFORM, team_id or enterprise_id or "", user_id)
+
+
+# ---------------------------------------------------------------- inbound
+
+
+def message_inbound(
+    user: UserKey, text: str, event_id: str | None, in_channel: bool = False
+) -> Inbound:
+    """Typed text (a DM, a slash command's argument, a mention) as the person's words."""
+    return Inbound(user=user, text=unescape(text), event_id=event_id, in_channel=in_channel)
+
+
+def strip_mentions(text: str) -> str:
+    """``<@U123> rejected`` -> ``rejected``: the mention is how Slack addresses us, not words."""
+    words = [w for w in text.split() if not (w.startswith("<@") and w.endswith(">"))]
+    return " ".join(words)
+
+
+def choice_inbound(user: UserKey, action: Mapping[str, Any]) -> tuple[Inbound, str]:
+    """A pressed button or picked menu option, and the label the person saw (for the update)."""
+    if action.get("type") == "static_select":
+        option = action.get("selected_option") or {}
+        value, label = option.get("value", ""), option.get("text", {}).get("text", "")
+    else:
+        value, label = action.get("value", ""), action.get("text", {}).get("text", "")
+    token, choice = decode_value(value)
+    return Inbound(user=user, choice=choice, token=token), label
+
+
+def form_inbound(user: UserKey, view: Mapping[str, Any]) -> Inbound:
+    """A submitted modal: every input block's value, keyed by field id."""
+    token = decode_metadata(view).get("t")
+    return Inbound(user=user, form=form_values(view), token=token)
+
+
+def form_values(view: Mapping[str, Any]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for block_id, actions in (view.get("state", {}).get("values") or {}).items():
+        element = actions.get(INPUT_ACTION) or {}
+        if element.get("type") in ("static_select", "radio_buttons"):
+            picked = element.get("selected_option") or {}
+            values[block_id] = str(picked.get("value") or "")
+        else:
+            values[block_id] = str(element.get("value") or "")
+    return values
+
+
+def encode_value(token: str | None, choice: str) -> str:
+    return json.dumps({"t": token, "c": choice}, separators=(",", ":"))
+
+
+def decode_value(value: str) -> tuple[str | None, str]:
+    try:
+        data = json.loads(value)
+        return data.get("t"), str(data["c"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None, ""
+
+
+def decode_metadata(view: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# ---------------------------------------------------------------- outbound
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters in mrkdwn text (https://api.slack.com/reference/surfaces/formatting)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _plain(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "plain_text", "text": _cut(text, limit) or " ", "emoji": True}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _sections(text: str) -> list[dict[str, Any]]:
+    """Reply text as mrkdwn sections, split on line breaks to respect the 3,000-character cap."""
+    chunks: list[str] = []
+    current = ""
+    for line in escape(text).split("\n"):
+        while len(line) > SECTION_TEXT:
+            chunks.append(line[:SECTION_TEXT])
+            line = line[SECTION_TEXT:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > SECTION_TEXT:
+            chunks.append(current)
+            current = line
+        else:
+            current = candidate
+    chunks.append(current)
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": c, "verbatim": True}}
+        for c in chunks
+        if c.strip()
+    ]
+
+
+def to_blocks(reply: Reply, open_form: str) -> list[dict[str, Any]]:
+    """One reply as Block Kit: its text, then buttons (a menu when long) or a "Fill in" button."""
+    blocks = _sections(reply.text)
+    elements: list[dict[str, Any]] = []
+    if reply.choices and len(reply.choices) <= MAX_BUTTONS:
+        elements = [
+            {
+                "type": "button",
+                "action_id": f"{CHOICE_ACTION}_{i}",
+                "text": _plain(c.label, BUTTON_TEXT),
+                "value": encode_value(reply.token, c.id),
+            }
+            for i, c in enumerate(reply.choices)
+        ]
+    elif reply.choices:
+        elements = [
+            {
+                "type": "static_select",
+                "action_id": CHOICE_SELECT,
+                "options": [_option(c, encode_value(reply.token, c.id)) for c in reply.choices],
+            }
+        ]
+    if reply.form is not None:
+        elements.append(
+            {
+                "type": "button",
+                "action_id": OPEN_FORM_ACTION,
+                "style": "primary",
+                "text": _plain(open_form, BUTTON_TEXT),
+                "value": encode_value(reply.token, reply.form.id),
+            }
+        )
+    if elements:
+        blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK, "elements": elements})
+    return blocks
+
+
+def to_message(reply: Reply, open_form: str) -> dict[str, Any]:
+    """Keyword arguments for ``chat.postMessage``: blocks plus the notification fallback text."""
+    return {"text": _cut(escape(reply.text), FALLBACK_TEXT), "blocks": to_blocks(reply, open_form)}
+
+
+def _option(choice: Choice, value: str) -> dict[str, Any]:
+    if len(value) > OPTION_VALUE:
+        raise ValueError(f"choice value longer than Slack allows ({len(value)} > {OPTION_VALUE})")
+    return {"text": _plain(choice.label, BUTTON_TEXT), "value": value}
+
+
+def answered(blocks: Sequence[Mapping[str, Any]], label: str) -> list[dict[str, Any]]:
+    """The message after it was answered: same text, its buttons replaced by what was picked.
+
+    Updating the message is what stops a button being pressed twice; the engine's token check
+    still guards presses on copies Slack had already rendered elsewhere.
+    """
+    kept = [dict(b) for b in blocks if b.get("type") != "actions"]
+    if label:
+        kept.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"› {escape(label)}"}]}
+        )
+    return kept
+
+
+def to_modal(form: Form, token: str | None, channel: str | None, ts: str | None) -> dict[str, Any]:
+    """A form as a modal. ``private_metadata`` remembers the step and the message to update."""
+    meta = json.dumps({"t": token, "c": channel, "m": ts}, separators=(",", ":"))
+    return {
+        "type": "modal",
+        "callback_id": FORM_CALLBACK,
+        "title": _plain(form.title, MODAL_TITLE),
+        "submit": _plain(form.submit_label, MODAL_TITLE),
+        "private_metadata": meta,
+        "blocks": [_input(f) for f in form.fields],
+    }
+
+
+def _input(fld: Field) -> dict[str, Any]:
+    element: dict[str, Any]
+    if fld.kind == "choice":
+        element = {
+            "type": "static_select",
+            "options": [
+                {"text": _plain(o.label, BUTTON_TEXT), "value": o.id[:OPTION_VALUE]}
+                for o in fld.options
+            ],
+        }
+    elif fld.kind == "number":
+        element = {"type": "number_input", "is_decimal_allowed": True}
+    else:
+        # Dates stay free text on purpose: people write "friday 2pm" and the engine reads it.
+        element = {
+            "type": "plain_text_input",
+            "multiline": fld.kind == "long_text",
+            "max_length": min(fld.max_length, INPUT_MAX),
+        }
+    element["action_id"] = INPUT_ACTION
+    if fld.placeholder:
+        element["placeholder"] = _plain(fld.placeholder, PLACEHOLDER)
+    return {
+        "type": "input",
+        "block_id": fld.id,
+        "optional": not fld.required,
+        "label": _plain(fld.label, 2000),
+        "element": element,
+    }
+
+
+def modal_errors(view: Mapping[str, Any], errors: Mapping[str, str]) -> dict[str, str] | None:
+    """Per-field errors for ``response_action: errors``, or None if one names no field here."""
+    blocks = {b.get("block_id") for b in view.get("blocks", [])}
+    if not errors or any(k not in blocks for k in errors):
+        return None
+    return dict(errors)
+
+
+def home_view(summary: Summary, messages: Mapping[str, str]) -> dict[str, Any]:
+    """The App Home tab: where the person is, open interviews, plan, reminders, a way back in."""
+    if summary.step:
+        step = messages["home_paused"] if summary.paused else "{step}"
+        where = messages["home_step"].format(step=step.format(step=summary.step))
+    else:
+        where = messages["home_idle"]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _plain(messages["home_title"], 150)},
+        *_sections(where),
+    ]
+    for key, items in (
+        ("home_interviews", summary.interviews),
+        ("home_plan", summary.plan),
+        ("home_reminders", summary.reminders),
+    ):
+        blocks.append({"type": "divider"})
+        body = "\n".join(f"• {i}" for i in items) if items else messages["home_none"]
+        blocks.extend(_sections(f"{messages[key]}\n{body}"))
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": ACTIONS_BLOCK,
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": HOME_CONTINUE_ACTION,
+                    "style": "primary",
+                    "text": _plain(messages["home_continue"], BUTTON_TEXT),
+                }
+            ],
+        }
+    )
+    return {"type": "home", "blocks": blocks}
