@@ -31,6 +31,10 @@ class Call:
     args: dict[str, Any]
     token: str | None = None  # the bearer token used: tests compare it, nothing prints it
 
+    def json(self, key: str) -> Any:
+        """An argument that carries JSON (blocks, view, files), whichever way it was sent."""
+        return _json(self.args.get(key))
+
 
 @dataclass
 class Failure:

@@ -267,11 +267,7 @@ class SlackDriver:
         opened = [c for c in self.fake.since(mark) if c.method == "views.open"]
         if not opened:  # a stale button: the engine answered in the DM instead
             return self.replies(mark)
-        view = (
-            json.loads(opened[-1].args["view"])
-            if isinstance(opened[-1].args["view"], str)
-            else opened[-1].args["view"]
-        )
+        view = opened[-1].json("view")
         mark = self.fake.mark()
         answer = self.h.send_payload(self._submission(view, values))
         if answer.strip():
