@@ -58,6 +58,7 @@ class FakeSlack:
         self._lock = threading.Lock()
         self._sockets: list[web.WebSocketResponse] = []
         self.socket_connected = asyncio.Event()
+        self.socket_acked = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -209,6 +210,7 @@ class FakeSlack:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 self.socket_acks.append(json.loads(msg.data))
+                self.socket_acked.set()
         self._sockets.remove(ws)
         return ws
 
