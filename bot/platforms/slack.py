@@ -39,7 +39,10 @@ from bot.platforms.slack_sender import error_code, open_dm, post_replies, web_cl
 log = logging.getLogger(__name__)
 
 COMMAND = "/rebound"
-# Exactly what the listeners below and slack_sender use; slack/manifest.yml must match (tested).
+# The events the listeners handle; with the scopes, slack/manifest.yml must match (tested).
+EVENTS = ("message", "app_mention", "app_home_opened")
+REVOCATION_EVENTS = ("app_uninstalled", "tokens_revoked")
+# Exactly what the listeners below and slack_sender call need.
 BOT_SCOPES = [
     "app_mentions:read",
     "chat:write",
@@ -66,18 +69,22 @@ class SlackAdapter:
         self.on_handled = on_handled
 
     def register(self, app: AsyncApp) -> None:
-        app.event("message")(self._wrap("message", self.on_message))
-        app.event("app_mention")(self._wrap("app_mention", self.on_mention))
-        app.event("app_home_opened")(self._wrap("app_home_opened", self.on_home_opened))
+        events: dict[str, Listener] = {
+            "message": self.on_message,
+            "app_mention": self.on_mention,
+            "app_home_opened": self.on_home_opened,
+        }
+        for name in EVENTS:
+            app.event(name)(self._wrap(name, events[name]))
         app.command(COMMAND)(self._wrap("command", self.on_command))
         app.action(re.compile(f"^{render.CHOICE_ACTION}_"))(self._wrap("choice", self.on_choice))
         app.action(render.OPEN_FORM_ACTION)(self._wrap("open_form", self.on_open_form))
         app.action(render.HOME_CONTINUE_ACTION)(self._wrap("continue", self.on_continue))
         app.view(render.FORM_CALLBACK)(self._wrap("submit", self.on_submit))
         if app.installation_store is not None:
-            app.enable_token_revocation_listeners()  # deletes the workspace's tokens
+            app.enable_token_revocation_listeners()  # Bolt deletes the workspace's tokens
         else:
-            for name in ("app_uninstalled", "tokens_revoked"):
+            for name in REVOCATION_EVENTS:
                 app.event(name)(self._wrap(name, self.on_uninstalled))
 
     def _wrap(self, kind: str, handler: Listener) -> Listener:
