@@ -149,25 +149,42 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _sections(text: str) -> list[dict[str, Any]]:
-    """Reply text as mrkdwn sections, split on line breaks to respect the 3,000-character cap."""
+    """Reply text as mrkdwn sections within Slack's 3,000-character cap, split at line breaks
+    where possible and never inside an escaped character."""
     chunks: list[str] = []
-    current = ""
-    for line in escape(text).split("\n"):
-        while len(line) > SECTION_TEXT:
-            chunks.append(line[:SECTION_TEXT])
-            line = line[SECTION_TEXT:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > SECTION_TEXT:
-            chunks.append(current)
-            current = line
-        else:
-            current = candidate
+    current, size = "", 0
+    for line in text.split("\n"):
+        for piece in _pieces(line):
+            extra = len(escape(piece)) + (1 if current else 0)
+            if current and size + extra > SECTION_TEXT:
+                chunks.append(current)
+                current, size = piece, len(escape(piece))
+            else:
+                current, size = (f"{current}\n{piece}" if current else piece), size + extra
     chunks.append(current)
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": c, "verbatim": True}}
+        {"type": "section", "text": {"type": "mrkdwn", "text": escape(c), "verbatim": True}}
         for c in chunks
         if c.strip()
     ]
+
+
+def _pieces(line: str) -> list[str]:
+    """A line cut into pieces whose escaped form fits one section."""
+    if len(line) * 5 <= SECTION_TEXT or len(escape(line)) <= SECTION_TEXT:
+        return [line]
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for char in line:
+        width = len(escape(char))
+        if size + width > SECTION_TEXT:
+            pieces.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    pieces.append("".join(current))
+    return pieces
 
 
 def to_blocks(reply: Reply, open_form: str) -> list[dict[str, Any]]:
@@ -209,7 +226,8 @@ def to_blocks(reply: Reply, open_form: str) -> list[dict[str, Any]]:
 
 def to_message(reply: Reply, open_form: str) -> dict[str, Any]:
     """Keyword arguments for ``chat.postMessage``: blocks plus the notification fallback text."""
-    return {"text": _cut(escape(reply.text), FALLBACK_TEXT), "blocks": to_blocks(reply, open_form)}
+    fallback = reply.text.strip() or " / ".join(c.label for c in reply.choices) or open_form
+    return {"text": _cut(escape(fallback), FALLBACK_TEXT), "blocks": to_blocks(reply, open_form)}
 
 
 def _option(choice: Choice, value: str) -> dict[str, Any]:
