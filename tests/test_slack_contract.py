@@ -187,12 +187,12 @@ def test_slash_command_in_the_dm_just_answers_there(slack: SlackHarness) -> None
 
 def test_blocked_dm_says_so_ephemerally(slack: SlackHarness, engine: Engine) -> None:
     slack.fake.fail_next("conversations.open", "cannot_dm_bot")
-    slack.fake.fail_next("conversations.open", "cannot_dm_bot")
     slack.send_command("help", "U4", "C0GENERAL")
     assert [n.args["text"] for n in slack.fake.named("response_url")] == [
         engine.messages["dm_blocked"]
     ]
     assert not slack.fake.named("chat.postMessage")
+    assert counts(engine) == (0, 0)  # no turn was taken that the person could not see
 
 
 def test_app_mention_moves_to_the_dm(slack: SlackHarness, engine: Engine) -> None:

@@ -124,10 +124,15 @@ class SlackAdapter:
         await args.ack()
         command = args.command or {}
         user = _user(args)
+        try:
+            dm: str | None = await open_dm(args.client, user.user_id)
+        except SlackApiError as exc:
+            log.warning("cannot DM a Slack user: %s", error_code(exc))
+            dm = None
+        in_dm = dm is not None and command.get("channel_id") == dm
         text = (command.get("text") or "").strip()
-        in_dm = await self._is_dm(args.client, user, command.get("channel_id"))
         inbound = render.message_inbound(user, text, None, in_channel=not in_dm)
-        moved = await self._turn_in_dm(args.client, inbound)
+        moved = dm is not None and await self._turn_in_dm(args.client, inbound, dm)
         if not in_dm or not moved:
             key = "moved_to_dm" if moved else "dm_blocked"
             await args.respond(text=self.msg[key], response_type="ephemeral")
@@ -202,21 +207,17 @@ class SlackAdapter:
         )
         await post_replies(client, channel, replies, self.msg["open_form"])
 
-    async def _turn_in_dm(self, client: AsyncWebClient, inbound: Inbound) -> bool:
+    async def _turn_in_dm(
+        self, client: AsyncWebClient, inbound: Inbound, dm: str | None = None
+    ) -> bool:
         """Take the turn and answer in the person's DM; False if Slack would not let us DM them."""
         try:
-            channel = await open_dm(client, inbound.user.user_id)
+            channel = dm or await open_dm(client, inbound.user.user_id)
             await self._turn(client, channel, inbound)
         except SlackApiError as exc:
             log.warning("cannot DM a Slack user: %s", error_code(exc))
             return False
         return True
-
-    async def _is_dm(self, client: AsyncWebClient, user: UserKey, channel: str | None) -> bool:
-        try:
-            return channel is not None and channel == await open_dm(client, user.user_id)
-        except SlackApiError:
-            return False
 
     async def _channel(self, args: AsyncArgs) -> str:
         channel = (args.body.get("channel") or {}).get("id")

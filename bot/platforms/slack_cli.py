@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,26 @@ from bot.config import Settings
 log = logging.getLogger(__name__)
 
 MANIFEST = Path(__file__).resolve().parent.parent.parent / "slack" / "manifest.yml"
+TOKEN = re.compile(r"\b(xox[a-z]|xapp)-[A-Za-z0-9-]+")
+
+
+class RedactTokens(logging.Filter):
+    """Masks Slack tokens in log lines. Our code never logs one, but at DEBUG slack_sdk logs
+    whole API responses, and an OAuth exchange or token rotation returns a fresh token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if TOKEN.search(message):
+            record.msg, record.args = TOKEN.sub(r"\1-(redacted)", message), None
+        return True
+
+
+def redact_tokens() -> None:
+    """Put :class:`RedactTokens` on every handler of the root logger (filters on a logger
+    would not see records from the SDKs' child loggers)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactTokens) for f in handler.filters):
+            handler.addFilter(RedactTokens())
 
 
 def http_server(asgi: Any, host: str, port: int) -> Any:
@@ -93,6 +114,7 @@ def slack(
     from bot.platforms.slack import build_app, http_app
 
     settings = settings_from(ctx)
+    redact_tokens()
     _require(settings, "client_id" if settings.slack.client_id else "bot_token")
     if settings.slack.client_id:
         _require(settings, "client_secret")
