@@ -68,6 +68,8 @@ def _engine(settings: Settings, db_url: str | None = None, now: str | None = Non
 LAZY_COMMANDS: dict[str, str] = {
     "discord": "bot.platforms.discord_cli:discord_group",
     "slack": "bot.platforms.slack_cli:slack",
+    "scheduler": "bot.reminders.cli:scheduler",
+    "run": "bot.reminders.cli:run",
 }
 
 
@@ -108,7 +110,10 @@ def chat(ctx: click.Context, user: str, db_url: str | None, now: str | None) -> 
     console = Console(engine.handle, key)
     if console.interactive:
         console.write("Rebound, in your terminal. Type /quit to leave; your progress is saved.\n")
-    console.run(engine.resume(key))
+    from bot.reminders.cli import chat_reminders
+
+    with chat_reminders(engine, console) as shown:  # due reminders are printed into the chat
+        console.run([] if shown else engine.resume(key))
 
 
 @main.group()

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -126,6 +127,25 @@ class EngineDriver:
     def set_now(self, text: str) -> None:
         assert self.clock is not None
         self.clock.set(text)
+
+    def deliver(self) -> list[Reply]:
+        """``@deliver``: one scheduler pass now; what it sent this person counts as the reply."""
+        from bot.reminders.scheduler import ReminderScheduler
+
+        sent: list[Reply] = []
+        me = self.user
+
+        class Inbox:
+            platform = me.platform
+
+            def deliver(self, to: Any, replies: list[Reply]) -> None:
+                if to.user == me:
+                    sent.extend(replies)
+
+        ReminderScheduler(self.engine, {me.platform: Inbox()}).run_pending()
+        if sent:
+            self.last = sent
+        return sent
 
     def texts(self) -> str:
         return " ".join(r.text for r in self.last)

@@ -10,9 +10,12 @@ A transcript is a plain text file of the person's lines and what the bot must sa
     < [Log an interview]      some reply offers this choice
     <! something went wrong   no reply contains this text
     @now 2026-11-30 09:00     the clock jumps to this local time (drivers that support it)
+    @deliver                  the reminder scheduler runs one pass now; what it sends this person
+                              is checked by the ``<`` lines that follow, like a reply
 
 Expectations after a ``>`` line are checked against the replies to that line only. A driver is
-anything with ``text(str)``, ``press(label)``, ``form(dict)`` and optionally ``set_now(str)``, each
+anything with ``text(str)``, ``press(label)``, ``form(dict)`` and optionally ``set_now(str)`` and
+``deliver()`` (run due reminders; a driver without it skips transcripts that use it), each
 returning the neutral replies the person would see (Slack and Discord drivers parse their
 platform's output back into :class:`~bot.conversation.messages.Reply`).
 """
@@ -37,7 +40,7 @@ class Driver(Protocol):
 @dataclass
 class Step:
     line_no: int
-    kind: str  # "text", "press", "form", "now"
+    kind: str  # "text", "press", "form", "now", "deliver"
     value: str
     expect: list[tuple[str, str, int]] = field(default_factory=list)  # (kind, text, line)
 
@@ -50,6 +53,8 @@ def parse(path: Path) -> list[Step]:
             continue
         if line.startswith("@now "):
             steps.append(Step(no, "now", line[5:].strip()))
+        elif line == "@deliver":
+            steps.append(Step(no, "deliver", ""))
         elif line.startswith("> "):
             value = line[2:]
             if value.startswith("[") and value.endswith("]"):
@@ -98,7 +103,13 @@ def run(path: Path, driver: Driver) -> None:
         if step.kind == "now":
             driver.set_now(step.value)  # type: ignore[attr-defined]
             continue
-        if step.kind == "press":
+        if step.kind == "deliver":
+            if not hasattr(driver, "deliver"):
+                import pytest
+
+                pytest.skip(f"{type(driver).__name__} cannot run reminders (@deliver)")
+            replies = driver.deliver()  # type: ignore[attr-defined]
+        elif step.kind == "press":
             replies = driver.press(step.value)
         elif step.kind == "form":
             replies = driver.form(parse_form(step.value))
