@@ -113,7 +113,6 @@ class SlackAdapter:
         text = render.strip_mentions(event.get("text") or "")
         inbound = render.message_inbound(_user(args), text, _event_id(args), in_channel=True)
         moved = await self._turn_in_dm(args.client, inbound)
-
         await args.client.chat_postEphemeral(
             channel=event["channel"],
             user=inbound.user.user_id,
@@ -149,13 +148,14 @@ class SlackAdapter:
         user = _user(args)
         token, form_id = render.decode_value((args.action or {}).get("value", ""))
         current = await asyncio.to_thread(self.engine.resume, user)
-        open_step = next((r for r in reversed(current) if r.form is not None), None)
+        step = next((r for r in reversed(current) if r.form is not None), None)
         channel = await self._channel(args)
-        if open_step and open_step.token == token and open_step.form.id == form_id:  # type: ignore[union-attr]
+        if step and step.form and step.token == token and step.form.id == form_id:
             ts = (args.body.get("container") or {}).get("message_ts")
-            view = render.to_modal(open_step.form, token, channel, ts)  # type: ignore[arg-type]
+            view = render.to_modal(step.form, token, channel, ts)
             await args.client.views_open(trigger_id=args.body["trigger_id"], view=view)
             return
+        # An old "Fill in": tidy that message; the engine explains and asks the current step.
         await self._close_message(args, "")
         await self._turn(args.client, channel, Inbound(user=user, form={}, token=token))
 
