@@ -221,6 +221,16 @@ class SlackDriver:
         assert self.clock is not None
         self.clock.set(text)
 
+    def deliver(self) -> list[Reply]:
+        """``@deliver``: one scheduler pass with the Slack sender; its DMs count as the reply."""
+        from bot.platforms.slack_sender import SlackSender
+        from bot.reminders.scheduler import ReminderScheduler
+
+        sender = SlackSender.from_settings(self.h.settings, self.h.engine.messages)
+        mark = self.fake.mark()
+        ReminderScheduler(self.h.engine, {"slack": sender}).run_pending()
+        return self.replies(mark)
+
     def text(self, text: str) -> list[Reply]:
         mark = self.fake.mark()
         n = self.h.next_id()
