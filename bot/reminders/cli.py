@@ -71,14 +71,13 @@ def chat_reminders(engine: Engine, console: Console) -> Iterator[bool]:
 
 
 def _wait(scheduler: ReminderScheduler) -> None:
-    """Block until Ctrl-C, SIGTERM, or the scheduler stopping by itself (lease lost)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: scheduler.stopped.set())
-    try:
-        while not scheduler.stopped.wait(1.0):
-            pass
-    except KeyboardInterrupt:
+    """Block until the scheduler stops by itself (lease lost); Ctrl-C and SIGTERM interrupt."""
+    while not scheduler.stopped.wait(1.0):
         pass
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _start(engine: Engine) -> ReminderScheduler:
@@ -89,6 +88,8 @@ def _start(engine: Engine) -> ReminderScheduler:
             err=True,
         )
     scheduler = ReminderScheduler(engine, senders)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops cleanly, like Ctrl-C
     try:
         scheduler.start()
     except LeaseHeld as exc:
@@ -103,12 +104,13 @@ def _start(engine: Engine) -> ReminderScheduler:
 def scheduler(ctx: click.Context, db_url: str | None, now: str | None) -> None:
     """Send reminders: the one scheduler process for this database."""
     settings = settings_from(ctx)
-    engine = engine_from(settings, db_url, now)
-    running = _start(engine)
-    platforms = ", ".join(sorted(running.senders)) or "no platforms"
-    click.echo(f"Rebound scheduler running ({platforms}); Ctrl-C to stop.")
+    running = _start(engine_from(settings, db_url, now))
     try:
+        platforms = ", ".join(sorted(running.senders)) or "no platforms"
+        click.echo(f"Rebound scheduler running ({platforms}); Ctrl-C to stop.")
         _wait(running)
+    except KeyboardInterrupt:
+        pass
     finally:
         running.stop()
     if running.lease_lost:
@@ -124,12 +126,12 @@ def run(ctx: click.Context, db_url: str | None) -> None:
     running = _start(engine_from(settings, db_url))
     wanted = [name for name, (configured, _) in ADAPTERS.items() if configured(settings)]
     missing = sorted(set(ADAPTERS) - set(wanted))
-    if missing:
-        click.echo(
-            f"not starting {', '.join(missing)}: no token configured (see config.example.toml)",
-            err=True,
-        )
     try:
+        if missing:
+            click.echo(
+                f"not starting {', '.join(missing)}: no token configured (see config.example.toml)",
+                err=True,
+            )
         if not wanted:
             click.echo("Rebound is running the scheduler only; Ctrl-C to stop.")
             _wait(running)
@@ -140,6 +142,8 @@ def run(ctx: click.Context, db_url: str | None) -> None:
             )
             thread.start()
         _adapter(ctx, wanted[-1], db_url)
+    except KeyboardInterrupt:
+        pass
     finally:
         running.stop()
 

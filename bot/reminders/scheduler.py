@@ -276,11 +276,7 @@ class ReminderScheduler:
             if allowed > now:  # quiet hours (or they changed them since it was stored)
                 reminder.due_at = allowed
                 return None
-            if (
-                conv is not None
-                and conv.paused_at is None
-                and now - conv.updated_at < ACTIVE_WINDOW
-            ):
+            if conv is not None and conv.paused_at is None and self._active(conv, now):
                 reminder.due_at = max(conv.updated_at + ACTIVE_WINDOW, now + timedelta(minutes=1))
                 return None
             taken = session.execute(
@@ -299,6 +295,11 @@ class ReminderScheduler:
             delivery.after_leaving_queue(session, reminder, user, now, self.zone)
             key = UserKey(user.platform, user.workspace, user.external_id)
             return Claimed(reminder_id, key, user.dm_channel)
+
+    @staticmethod
+    def _active(conv: Conversation, now: datetime) -> bool:
+        """Touched in the last few minutes (by either clock, if processes' clocks differ)."""
+        return abs(now - conv.updated_at) < ACTIVE_WINDOW
 
     def _deliver(self, claimed: Claimed) -> int:
         replies = delivery.render(self.engine, claimed.user, claimed.id)
