@@ -81,7 +81,7 @@ def test_pressed_button_is_disabled_and_many_choices_become_a_select(
     assert all(b["disabled"] for b in buttons)
     assert [b["style"] for b in buttons] == [3, 2]  # the pressed one is marked
     assert "What would you like to do?" in texts(replies)
-    assert len(replies[-1].choices) == 8  # more than five: one select menu
+    assert len(replies[-1].choices) > 5  # more than five: one select menu
     person.last_sent = first
     with pytest.raises(AssertionError, match="disabled"):
         person.press("No, it's another one")
