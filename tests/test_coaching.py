@@ -160,3 +160,14 @@ def test_progress_chart_is_a_png(engine: Engine, clock: Clock) -> None:
     data = Path(images[0].path).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     assert "Interviews logged: 1 (1 not this time)" in " ".join(r.text for r in replies)
+
+
+def test_summary_shows_reminders_in_the_persons_own_time(engine: Engine, clock: Clock) -> None:
+    driver = EngineDriver(engine, UserKey("slack", "T1", "kenji"), clock)
+    driver.text("hi")
+    driver.press("No, it's another one")
+    driver.text("Asia/Tokyo")
+    _log(driver, "Nintendo")
+    summary = engine.summary(driver.user)
+    assert summary.interviews == ["Analyst at Nintendo (first round)"]
+    assert any(r.startswith("debrief: ") and r.endswith("18:00") for r in summary.reminders)

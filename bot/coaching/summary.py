@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,7 +27,11 @@ class Summary:
 
 
 def summarise(
-    session: Session, key: UserKey, flow_titles: dict[str, str], now: datetime | None = None
+    session: Session,
+    key: UserKey,
+    flow_titles: dict[str, str],
+    now: datetime | None = None,
+    default_zone: str = "UTC",
 ) -> Summary:
     """What the person is in the middle of, their open interviews, plan and next reminders."""
     user = session.scalars(
@@ -59,8 +64,9 @@ def summarise(
         )
     ]
     now = now or datetime.now(UTC)
+    zone = ZoneInfo(user.timezone or default_zone)
     reminders = [
-        f"{r.kind.replace('_', ' ')}: {r.due_at:%a %d %b %H:%M} UTC"
+        f"{r.kind.replace('_', ' ')}: {r.due_at.astimezone(zone):%a %d %b %H:%M}"
         for r in session.scalars(
             select(Reminder)
             .where(

@@ -133,7 +133,7 @@ class Engine:
         """The person's situation at a glance (for App Home and similar surfaces)."""
         with self.db.transaction() as session:
             titles = {name: flow.title for name, flow in self.flows.items()}
-            return summarise(session, user, titles, self.clock())
+            return summarise(session, user, titles, self.clock(), self.settings.timezone)
 
     def start_flow(
         self,
