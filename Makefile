@@ -17,12 +17,12 @@ chat: $(STAMP)
 	$(BIN)/rebound chat
 
 test: $(STAMP)
-	$(BIN)/ruff check bot tests
+	$(BIN)/ruff check bot tests benchmarks
 	$(BIN)/rebound flows check flows
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot tests
+	$(BIN)/ruff check bot tests benchmarks
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache rebound.db rebound.db-*
