@@ -15,7 +15,8 @@ A transcript is a plain text file of the person's lines and what the bot must sa
 
 Expectations after a ``>`` line are checked against the replies to that line only. A driver is
 anything with ``text(str)``, ``press(label)``, ``form(dict)`` and optionally ``set_now(str)`` and
-``deliver()`` (run due reminders; a driver without it skips transcripts that use it), each
+``deliver()`` (run due reminders; every driver has it, a transcript using ``@deliver`` fails
+on one without), each
 returning the neutral replies the person would see (Slack and Discord drivers parse their
 platform's output back into :class:`~bot.conversation.messages.Reply`).
 """
@@ -104,10 +105,7 @@ def run(path: Path, driver: Driver) -> None:
             driver.set_now(step.value)  # type: ignore[attr-defined]
             continue
         if step.kind == "deliver":
-            if not hasattr(driver, "deliver"):
-                import pytest
-
-                pytest.skip(f"{type(driver).__name__} cannot run reminders (@deliver)")
+            assert hasattr(driver, "deliver"), f"{type(driver).__name__} has no deliver()"
             replies = driver.deliver()  # type: ignore[attr-defined]
         elif step.kind == "press":
             replies = driver.press(step.value)

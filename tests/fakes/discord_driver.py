@@ -6,7 +6,10 @@
 event (MESSAGE_CREATE or INTERACTION_CREATE); it waits until the bot reports the event handled
 (so an event dropped by discord.py's parser fails the test instead of passing silently) and
 parses the REST calls the bot made into neutral :class:`Reply` objects. It also checks
-Discord's limits on everything the bot sent.
+Discord's limits on everything the bot sent. ``@deliver`` runs one scheduler pass through the
+real REST-only :class:`~bot.platforms.discord_sender.DiscordSender` (its own loop and client,
+as in the scheduler process); the DMs it posted are read back the same way, so the reminder's
+buttons are then pressed on the running bot.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from bot.conversation.engine import Engine
 from bot.conversation.messages import Choice, Form, Image, Reply
 from bot.platforms import discord_render as render
 from bot.platforms.discord_bot import ReboundBot
+from bot.platforms.discord_sender import DiscordSender
 
 from .discord_fake import (
     APPLICATION_COMMAND,
@@ -86,7 +90,21 @@ class DiscordHarness:
         self.settings = bot_settings(engine.settings, self.fake, **discord)
         self.bot: ReboundBot | None = None
         self._task: asyncio.Task[None] | None = None
+        self._sender: DiscordSender | None = None
         self.start_bot()
+
+    @property
+    def sender(self) -> DiscordSender:
+        """The reminder sender, built as the scheduler builds it; kept across passes."""
+        if self._sender is None:
+            self._sender = DiscordSender(
+                self.settings,
+                self.engine.messages,
+                db=self.engine.db,
+                clock=self.engine.clock,
+                timeout=WAIT,
+            )
+        return self._sender
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = WAIT) -> T:
         return self.loop.run(coro, timeout)
@@ -124,6 +142,9 @@ class DiscordHarness:
         return self.start_bot()
 
     def close(self) -> None:
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
         self.stop_bot()
         self.run(self.fake.stop())
         self.loop.close()
@@ -190,6 +211,34 @@ class DiscordDriver:
     def set_now(self, text: str) -> None:
         assert self.clock is not None, "this driver was made without a clock"
         self.clock.set(text)
+
+    def deliver(self) -> list[Reply]:
+        """``@deliver``: one scheduler pass with the Discord sender; its DMs count as the reply.
+
+        ``run_pending`` returns once the sender has had Discord's answer to every message, so
+        the calls are all recorded by then. The sender must stay off the gateway."""
+        from bot.reminders.scheduler import ReminderScheduler
+
+        start, identifies, unknown = (
+            len(self.fake.calls),
+            self.fake.identifies,
+            len(self.fake.unknown),
+        )
+        ReminderScheduler(self.harness.engine, {"discord": self.harness.sender}).run_pending()
+        assert self.fake.identifies == identifies, "the reminder sender opened a gateway session"
+        calls = self.fake.calls[start:]
+        assert len(self.fake.unknown) == unknown, f"unknown routes: {self.fake.unknown[unknown:]}"
+        dm = self.fake.dm_channel(self.user)["id"]
+        sent: list[tuple[Reply, str]] = []
+        for call in calls:
+            check_limits(call)
+            if call.result is not None and call.method == "POST":
+                assert call.result["channel_id"] == dm, f"posted outside the DM: {call.path}"
+                sent.append((to_reply(call.result), call.result["id"]))
+        self.calls = calls
+        if sent:
+            self.last, self.last_sent = [r for r, _ in sent], sent
+        return [r for r, _ in sent]
 
     # ------------------------------------------------------------------ other events
 
