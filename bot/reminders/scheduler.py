@@ -27,6 +27,14 @@ again cannot duplicate) and marks ``sending`` rows ``interrupted`` without resen
 therefore **at most once**: a duplicate nudge is worse for someone at a low moment than a missed
 one, and the person's conversation already sits on the nudge, so their next message shows it.
 
+A burst (many reminders due at once) keeps ``SEND_WORKERS`` deliveries in flight: claims and
+renders stay in the pass's thread, in due order, so one person's second reminder still sees the
+first one's nudge and waits; only the last look (``sending``), the send and ``sent`` run in a
+small pool. A send that waits (a 429's ``Retry-After``, a slow platform) then holds up one slot
+instead of the whole pass, and the platform's rate limit, not our loop, sets the pace. At most
+``SEND_WORKERS`` rows are ``claimed`` or ``sending`` at a time, so a crash can interrupt at most
+that many.
+
 Misfires: a reminder found more than ``misfire_window_hours`` late (the scheduler was down) is
 marked ``missed`` and mentioned in the person's next delivered check-in, never sent on its own.
 """
@@ -36,6 +44,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor as SendPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,6 +70,8 @@ ACTIVE_WINDOW = timedelta(minutes=5)  # a conversation touched this recently is 
 MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(minutes=1)  # temporary failures retry after 1, 3, 9, 27 minutes
 BATCH = 200
+# Deliveries in flight at once in a burst (see the module docstring); 1 sends one at a time.
+SEND_WORKERS = 8
 INTERRUPTED = "the scheduler stopped while sending; not resent (delivery is at most once)"
 
 
@@ -87,6 +99,7 @@ class ReminderScheduler:
         only: Mapping[str, str] | None = None,
         lease: Lease | None = None,
         on_pass: Callable[[int], None] | None = None,
+        send_workers: int = SEND_WORKERS,
     ) -> None:
         self.engine = engine
         self.db = engine.db
@@ -97,7 +110,9 @@ class ReminderScheduler:
         self.lease = lease or Lease(engine.db)
         self.holder = self.lease.holder
         self.on_pass = on_pass
+        self.send_workers = max(1, send_workers)
         self.stopped = threading.Event()
+        self._stopping = threading.Event()  # stop() was called: end the pass in flight early
         self.lease_lost = False
         self._pass_lock = threading.Lock()
         self._aps: BackgroundScheduler | None = None
@@ -128,6 +143,7 @@ class ReminderScheduler:
 
     def stop(self) -> None:
         """Finish the delivery in flight, stop timing, give up the lease, close the senders."""
+        self._stopping.set()
         if self._aps is not None and self._aps.running:
             self._aps.shutdown(wait=True)
         self._aps = None
@@ -200,19 +216,65 @@ class ReminderScheduler:
     def run_pending(self) -> int:
         """Deliver everything due now; returns how many were sent. One pass at a time."""
         with self._pass_lock:
-            sent = 0
-            for reminder_id in self._due_ids(self.engine.clock()):
-                if self.stopped.is_set():
-                    break
-                try:
-                    claimed = self._claim(reminder_id)
-                    if claimed is not None:
-                        sent += self._deliver(claimed)
-                except SQLAlchemyError:
-                    log.exception("reminder %s: database error; will retry", reminder_id)
+            due = self._due_ids(self.engine.clock())
+            if self.send_workers > 1 and len(due) > 1:
+                sent = self._burst(due)
+            else:
+                sent = 0
+                for reminder_id in due:
+                    if self.stopped.is_set():
+                        break
+                    try:
+                        claimed = self._claim(reminder_id)
+                        if claimed is not None:
+                            sent += self._deliver(claimed)
+                    except SQLAlchemyError:
+                        log.exception("reminder %s: database error; will retry", reminder_id)
             if self.on_pass is not None:
                 self.on_pass(sent)
             return sent
+
+    def _burst(self, due: list[int]) -> int:
+        """Claim and render in due order here; send through a pool, a few in flight at once.
+
+        Batch after batch while anything is due, so the pool never drains to wait for its
+        slowest send at a batch boundary; each reminder is tried at most once per pass.
+        """
+        slots = threading.BoundedSemaphore(self.send_workers)
+        futures: list[Future[int]] = []
+        tried: set[int] = set()
+        with SendPool(self.send_workers, thread_name_prefix="reminder-send") as pool:
+            while due and not self._halted():
+                for reminder_id in due:
+                    slots.acquire()  # never more claimed-and-waiting rows than senders
+                    if self._halted():
+                        slots.release()
+                        break
+                    tried.add(reminder_id)
+                    claimed, replies = None, None
+                    try:
+                        claimed = self._claim(reminder_id)
+                        replies = self._render(claimed) if claimed is not None else None
+                    except SQLAlchemyError:
+                        log.exception("reminder %s: database error; will retry", reminder_id)
+                    if claimed is None or replies is None:
+                        slots.release()
+                        continue
+                    future = pool.submit(self._send_safely, claimed, replies)
+                    future.add_done_callback(lambda _: slots.release())
+                    futures.append(future)
+                due = [i for i in self._due_ids(self.engine.clock()) if i not in tried]
+        return sum(f.result() for f in futures)
+
+    def _halted(self) -> bool:
+        return self.stopped.is_set() or self._stopping.is_set()
+
+    def _send_safely(self, claimed: Claimed, replies: list[Reply]) -> int:
+        try:
+            return self._send(claimed, replies)
+        except SQLAlchemyError:
+            log.exception("reminder %s: database error; will retry", claimed.id)
+            return 0
 
     def next_due(self) -> datetime | None:
         with self.db.transaction() as session:
@@ -302,10 +364,19 @@ class ReminderScheduler:
         return abs(now - conv.updated_at) < ACTIVE_WINDOW
 
     def _deliver(self, claimed: Claimed) -> int:
+        replies = self._render(claimed)
+        return 0 if replies is None else self._send(claimed, replies)
+
+    def _render(self, claimed: Claimed) -> list[Reply] | None:
+        """The nudge for a claimed reminder, or None (then it is already marked for a retry)."""
         replies = delivery.render(self.engine, claimed.user, claimed.id)
         if self._is_error(replies):
             self._failed(claimed.id, "the nudge could not be rendered", permanent=False)
-            return 0
+            return None
+        return replies
+
+    def _send(self, claimed: Claimed, replies: list[Reply]) -> int:
+        """The last look, the sender, and the outcome recorded: 1 if it was sent."""
         if not self._mark_sending(claimed.id):
             return 0
         try:

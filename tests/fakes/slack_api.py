@@ -5,6 +5,11 @@ keeps the messages it was sent (so ``chat.update`` and ``conversations.history``
 Block Kit against Slack's published limits, and can be told to fail the next call of a method
 with a given error, HTTP status and headers (429 with ``Retry-After`` for rate limits). Point a
 client at it with ``WebClient(base_url=fake.api_url)``.
+
+``rate_limit(per_second)`` optionally adds a global limit like a platform's: a token bucket over
+every Web API call (``burst`` calls at once, refilled at ``per_second``); a call without a token
+gets HTTP 429, ``{"ok": false, "error": "ratelimited"}`` and ``Retry-After`` in whole seconds,
+is kept in ``throttled`` rather than ``calls``, and changes nothing. Off unless asked for.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +68,8 @@ class FakeSlack:
         self.socket_acked = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.throttled: list[Call] = []  # calls answered 429 by the rate limit
+        self._bucket: _TokenBucket | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -77,6 +86,10 @@ class FakeSlack:
 
     def fail_next(self, method: str, error: str, status: int = 200, **headers: str) -> None:
         self.failures.setdefault(method, deque()).append(Failure(error, status, headers))
+
+    def rate_limit(self, per_second: float, burst: float | None = None) -> None:
+        """Answer 429 with ``Retry-After`` beyond ``per_second`` calls (all methods together)."""
+        self._bucket = _TokenBucket(per_second, burst if burst is not None else per_second)
 
     def mark(self) -> int:
         return len(self.calls)
@@ -118,6 +131,16 @@ class FakeSlack:
         args = await _read_args(request)
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") or args.get("token")
+        if self._bucket is not None:
+            wait = self._bucket.take()
+            if wait > 0:
+                with self._lock:
+                    self.throttled.append(Call(method, args, token))
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"},
+                    status=429,
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
         with self._lock:
             self.calls.append(Call(method, args, token))
         queue = self.failures.get(method)
@@ -260,6 +283,27 @@ class FakeSlack:
                 for option in element.get("options", []):
                     if len(option.get("value", "")) > 150:
                         self.problems.append(f"{method}: option value over 150")
+
+
+class _TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; ``take`` says how long to wait."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, max(burst, 1.0)
+        self.tokens = self.burst
+        self.at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 when a token was taken; otherwise the seconds until one will be there."""
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
 
 
 async def _read_args(request: web.Request) -> dict[str, Any]:
