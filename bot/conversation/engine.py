@@ -141,14 +141,24 @@ class Engine:
         flow: str,
         slots: dict[str, Any] | None = None,
         intro: str | None = None,
+        *,
+        existing_only: bool = False,
     ) -> list[Reply]:
-        """Move a person into ``flow`` (used by reminders and slash commands) and render it."""
+        """Move a person into ``flow`` (used by reminders and slash commands) and render it.
+
+        ``existing_only``: a person who is not (or no longer) stored gets no turn and ``[]``,
+        so a reminder claimed just before ``forget me`` cannot bring the person back.
+        """
         inbound = Inbound(user=user)
-        return self._in_turn(inbound, lambda turn: turn.start(flow, slots or {}, intro))
+        return self._in_turn(
+            inbound, lambda turn: turn.start(flow, slots or {}, intro), create=not existing_only
+        )
 
     # ------------------------------------------------------------------ turn plumbing
 
-    def _in_turn(self, inbound: Inbound, body: Callable[[Any], list[Reply]]) -> list[Reply]:
+    def _in_turn(
+        self, inbound: Inbound, body: Callable[[Any], list[Reply]], create: bool = True
+    ) -> list[Reply]:
         from bot.conversation.turn import Turn
 
         for attempt in range(5):
@@ -156,7 +166,10 @@ class Engine:
                 with self.db.transaction() as session:
                     if inbound.event_id and self._seen(session, inbound):
                         return []
-                    user, conversation = self._load(session, inbound)
+                    loaded = self._load(session, inbound, create)
+                    if loaded is None:
+                        return []
+                    user, conversation = loaded
                     turn = Turn(self, session, user, conversation, inbound)
                     replies = body(turn)
                     turn.save()
@@ -191,8 +204,12 @@ class Engine:
         session.add(ProcessedEvent(key=key, created_at=self.clock()))
         return False
 
-    def _load(self, session: Session, inbound: Inbound) -> tuple[User, Conversation | None]:
+    def _load(
+        self, session: Session, inbound: Inbound, create: bool = True
+    ) -> tuple[User, Conversation | None] | None:
         """The person (row-locked for the whole turn) and their conversation, in one query.
+
+        A person not stored yet is created, unless ``create`` is false (then: None).
 
         The lock is taken before reading the conversation, so two processes handling the same
         person's messages queue up instead of both reading the old state (aiogram's bug #1317).
@@ -203,6 +220,8 @@ class Engine:
         now = self.clock()
         if row is not None:
             user, conversation = row
+        elif not create:
+            return None
         else:
             user = User(
                 platform=key.platform,

@@ -37,8 +37,11 @@ JOURNEY_FLOWS = ("rejection", "feedback", "reflect", "plan")
 
 
 def render(engine: Engine, user: UserKey, reminder_id: int) -> list[Reply]:
-    """Move the person onto the reminder's nudge and return what they should be sent."""
-    return engine.start_flow(user, REMINDER_FLOW, {"reminder_id": reminder_id})
+    """Move the person onto the reminder's nudge and return what they should be sent.
+
+    Nothing (``[]``) when the person is gone: ``forget me`` may land between claim and render.
+    """
+    return engine.start_flow(user, REMINDER_FLOW, {"reminder_id": reminder_id}, existing_only=True)
 
 
 def not_needed(
