@@ -44,6 +44,11 @@ actions = st.one_of(
 def test_engine_always_answers_and_state_stays_known(
     engine: Engine, clock: Clock, moves: list[tuple[str, object]]
 ) -> None:
+    play(engine, clock, moves)
+
+
+def play(engine: Engine, clock: Clock, moves: list[tuple[str, object]]) -> None:
+    """Send the moves as one person; every answer must exist and no turn may fail."""
     clock.now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     user = UserKey("terminal", "local", f"fuzz{id(moves)}")
     last = engine.resume(user)
