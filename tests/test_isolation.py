@@ -236,3 +236,22 @@ def test_forget_me_between_the_claim_and_the_send_sends_nothing_and_leaves_no_tr
             bob_id = find(s, bob.user).id
             assert set(ids) <= {bob_id}, table.__tablename__
         assert s.scalars(select(Reminder.status)).all() == ["sent"]  # Bob's
+
+
+def test_owned_refuses_foreign_malformed_and_out_of_range_ids(engine: Engine, clock: Clock) -> None:
+    from bot.storage.models import Interview, owned
+
+    for name in ("ana", "ben"):
+        driver = EngineDriver(engine, UserKey("terminal", "local", name), clock)
+        driver.text("hi")
+        driver.press("Yes, that's right")
+        driver.text("rejected")
+        driver.form({"company": f"{name} Ltd", "role": "Analyst"})
+    with engine.db.transaction() as s:
+        ana = s.scalars(select(User).where(User.external_id == "ana")).one()
+        ben = s.scalars(select(User).where(User.external_id == "ben")).one()
+        ana_iv = s.scalars(select(Interview).where(Interview.user_id == ana.id)).one()
+        assert owned(s, Interview, ana_iv.id, ana.id) is ana_iv
+        assert owned(s, Interview, str(ana_iv.id), ana.id) is ana_iv
+        for raw in (ana_iv.id, None, "", "x", "9" * 40, -1, 0, 2**31, 1.5):
+            assert owned(s, Interview, raw, ben.id) is None

@@ -14,7 +14,7 @@ from bot.coaching.reminders_link import plan_feedback_follow_up
 from bot.coaching.themes import tag_text
 from bot.conversation.context import TurnContext
 from bot.conversation.registry import action, condition, option_provider
-from bot.storage.models import FeedbackRequest
+from bot.storage.models import FeedbackRequest, owned
 
 
 def _points(text: str) -> list[str]:
@@ -88,12 +88,7 @@ def save_feedback_request(ctx: TurnContext) -> None:
 
 
 def own_request(ctx: TurnContext) -> FeedbackRequest | None:
-    raw = ctx.slots.get("feedback_id")
-    try:
-        row = ctx.session.get(FeedbackRequest, int(str(raw)))
-    except (TypeError, ValueError):
-        return None
-    return row if row is not None and row.user_id == ctx.user.id else None
+    return owned(ctx.session, FeedbackRequest, ctx.slots.get("feedback_id"), ctx.user.id)
 
 
 @action("load_feedback_request", provides=["company", "role", "interview_id"])

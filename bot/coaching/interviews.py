@@ -16,7 +16,7 @@ from bot.coaching.reminders_link import plan_interview_reminders, stop_interview
 from bot.coaching.themes import tag_text
 from bot.conversation.context import TurnContext
 from bot.conversation.registry import action, condition, option_provider
-from bot.storage.models import Interview
+from bot.storage.models import Interview, owned
 
 STAGES = {
     "screen": "phone or video screen",
@@ -31,12 +31,7 @@ STAGES = {
 def own_interview(ctx: TurnContext, interview_id: object = None) -> Interview | None:
     """The person's own interview with this id (default: the ``interview_id`` slot)."""
     raw = ctx.slots.get("interview_id") if interview_id is None else interview_id
-    try:
-        wanted = int(str(raw))
-    except (TypeError, ValueError):
-        return None
-    row = ctx.session.get(Interview, wanted)
-    return row if row is not None and row.user_id == ctx.user.id else None
+    return owned(ctx.session, Interview, raw, ctx.user.id)
 
 
 def describe(interview: Interview) -> str:

@@ -20,7 +20,7 @@ from bot.coaching.reminders_link import plan_action_reminder
 from bot.coaching.themes import recent_rejections
 from bot.conversation.context import TurnContext
 from bot.conversation.registry import action, condition, option_provider
-from bot.storage.models import PlanAction, ThemeTag
+from bot.storage.models import PlanAction, ThemeTag, owned
 
 MAX_NEW = 3
 
@@ -137,11 +137,7 @@ def open_plan_actions(ctx: TurnContext) -> list[tuple[str, str]]:
 
 
 def own_action(ctx: TurnContext) -> PlanAction | None:
-    try:
-        row = ctx.session.get(PlanAction, int(str(ctx.slots.get("action_id"))))
-    except (TypeError, ValueError):
-        return None
-    return row if row is not None and row.user_id == ctx.user.id else None
+    return owned(ctx.session, PlanAction, ctx.slots.get("action_id"), ctx.user.id)
 
 
 @action("mark_action_done")

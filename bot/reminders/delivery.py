@@ -24,7 +24,15 @@ from sqlalchemy.orm import Session
 from bot.conversation.messages import Reply, UserKey
 from bot.reminders.schedule import add_reminder, next_weekly_summary
 from bot.reminders.sender import Sender
-from bot.storage.models import Conversation, FeedbackRequest, Interview, PlanAction, Reminder, User
+from bot.storage.models import (
+    Conversation,
+    FeedbackRequest,
+    Interview,
+    PlanAction,
+    Reminder,
+    User,
+    owned,
+)
 
 if TYPE_CHECKING:
     from bot.conversation.engine import Engine
@@ -50,22 +58,22 @@ def not_needed(
     """Why this reminder no longer makes sense (stored as its ``last_error``), or None."""
     kind, ref = reminder.kind, reminder.ref_id
     if kind in ("debrief", "decision"):
-        interview = session.get(Interview, ref) if ref is not None else None
-        if interview is None or interview.user_id != user.id:
+        interview = owned(session, Interview, ref, user.id)
+        if interview is None:
             return "the interview was deleted"
         if interview.outcome != "pending":
             return "the outcome is already known"
         if kind == "debrief" and interview.debrief:
             return "already debriefed"
     elif kind == "feedback_follow_up":
-        request = session.get(FeedbackRequest, ref) if ref is not None else None
-        if request is None or request.user_id != user.id:
+        request = owned(session, FeedbackRequest, ref, user.id)
+        if request is None:
             return "the feedback request was deleted"
         if request.reply != "waiting":
             return "the reply is already recorded"
     elif kind == "plan_action":
-        item = session.get(PlanAction, ref) if ref is not None else None
-        if item is None or item.user_id != user.id:
+        item = owned(session, PlanAction, ref, user.id)
+        if item is None:
             return "the plan action was deleted"
         if item.status != "open":
             return "the action is already done"

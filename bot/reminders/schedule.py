@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.storage.models import Reminder, User
+from bot.storage.models import Reminder, User, owned
 
 KINDS = (
     "debrief",
@@ -206,9 +206,4 @@ def upcoming(session: Session, user: User, limit: int = 8) -> list[Reminder]:
 
 def own_reminder(session: Session, user: User, reminder_id: object) -> Reminder | None:
     """The person's own reminder with this id; a forged id from elsewhere finds nothing."""
-    try:
-        wanted = int(str(reminder_id))
-    except (TypeError, ValueError):
-        return None
-    row = session.get(Reminder, wanted)
-    return row if row is not None and row.user_id == user.id else None
+    return owned(session, Reminder, reminder_id, user.id)

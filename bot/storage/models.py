@@ -9,7 +9,7 @@ Times are stored as naive UTC and handed back as aware UTC (:class:`UTCDateTime`
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
@@ -26,11 +26,29 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+_Row = TypeVar("_Row")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def owned(session: Session, model: type[_Row], raw_id: object, user_id: int) -> _Row | None:
+    """The row with this id if it belongs to this person, else None.
+
+    Every id that arrives from outside (a slot, a button, a reminder) goes through here, so a
+    forged or stale id pointing at someone else's row finds nothing.
+    """
+    try:
+        wanted = int(str(raw_id))
+    except (TypeError, ValueError):
+        return None
+    if not 0 < wanted < 2**31:  # beyond the id column: PostgreSQL would refuse the query
+        return None
+    row = session.get(model, wanted)
+    return row if row is not None and row.user_id == user_id else None  # type: ignore[attr-defined]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
