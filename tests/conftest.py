@@ -159,3 +159,17 @@ def alice() -> UserKey:
 @pytest.fixture
 def chat(engine: Engine, alice: UserKey, clock: Clock) -> EngineDriver:
     return EngineDriver(engine, alice, clock)
+
+
+@pytest.fixture
+def slack_loop_fake() -> Iterator[tuple[object, object]]:
+    """The fake Slack Web API on a background event loop: ``(loop, fake)``."""
+    from .fakes.slack_api import FakeSlack
+    from .fakes.slack_driver import LoopThread
+
+    loop = LoopThread()
+    fake = FakeSlack()
+    loop.run(fake.start())
+    yield loop, fake
+    loop.run(fake.stop())
+    loop.close()

@@ -15,10 +15,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.platforms.slack_cli import RedactTokens
@@ -29,16 +27,6 @@ from .fakes.slack_driver import WAIT, LoopThread
 BOT_TOKEN = "xoxb-cli-secret-token"
 APP_TOKEN = "xapp-1-cli-secret-token"
 SECRET = "cli-signing-secret"
-
-
-@pytest.fixture
-def fake() -> Iterator[tuple[LoopThread, FakeSlack]]:
-    loop = LoopThread()
-    slack = FakeSlack()
-    loop.run(slack.start())
-    yield loop, slack
-    loop.run(slack.stop())
-    loop.close()
 
 
 def free_port() -> int:
@@ -127,9 +115,9 @@ def wait_for_post(fake: FakeSlack) -> None:
 
 
 def test_http_mode_serves_signed_events_and_health(
-    fake: tuple[LoopThread, FakeSlack], tmp_path: Path
+    slack_loop_fake: tuple[LoopThread, FakeSlack], tmp_path: Path
 ) -> None:
-    _loop, slack = fake
+    _loop, slack = slack_loop_fake
     port = free_port()
     env = {"REBOUND_SLACK__SIGNING_SECRET": SECRET, "REBOUND_SLACK__API_URL": slack.api_url}
     process = start(["--http", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path)
@@ -157,9 +145,9 @@ def test_http_mode_serves_signed_events_and_health(
 
 
 def test_socket_mode_connects_and_answers(
-    fake: tuple[LoopThread, FakeSlack], tmp_path: Path
+    slack_loop_fake: tuple[LoopThread, FakeSlack], tmp_path: Path
 ) -> None:
-    loop, slack = fake
+    loop, slack = slack_loop_fake
     port = free_port()
     env = {
         "REBOUND_SLACK__APP_TOKEN": APP_TOKEN,

@@ -24,20 +24,23 @@ from .fakes.slack_driver import WAIT, LoopThread, SlackHarness, slack_settings
 APP_TOKEN = "xapp-test-token"
 
 
-@pytest.fixture
-def loop_and_fake() -> Iterator[tuple[LoopThread, FakeSlack]]:
-    loop = LoopThread()
-    fake = FakeSlack()
-    loop.run(fake.start())
-    yield loop, fake
-    loop.run(fake.stop())
-    loop.close()
+def dm_event(text: str = "hi") -> dict[str, str]:
+    """A direct message from U1, as the Events API delivers it."""
+    return {
+        "type": "message",
+        "channel": "DU1",
+        "channel_type": "im",
+        "user": "U1",
+        "text": text,
+        "ts": "1700000000.000001",
+        "event_ts": "1700000000.000001",
+    }
 
 
 def test_socket_mode_acks_the_envelope_and_answers_in_the_dm(
-    engine: Engine, loop_and_fake: tuple[LoopThread, FakeSlack]
+    engine: Engine, slack_loop_fake: tuple[LoopThread, FakeSlack]
 ) -> None:
-    loop, fake = loop_and_fake
+    loop, fake = slack_loop_fake
     handled = threading.Event()
     settings = slack_settings(engine.settings, fake, app_token=SecretStr(APP_TOKEN))
     app = build_app(engine, settings, on_handled=lambda _kind: handled.set())
@@ -49,15 +52,7 @@ def test_socket_mode_acks_the_envelope_and_answers_in_the_dm(
 
     handler = loop.run(connect())
     try:
-        event = {
-            "type": "message",
-            "channel": "DU1",
-            "channel_type": "im",
-            "user": "U1",
-            "text": "hi",
-            "ts": "1700000000.000001",
-            "event_ts": "1700000000.000001",
-        }
+        event = dm_event()
         envelope = {
             "envelope_id": "env-1",
             "type": "events_api",
@@ -117,15 +112,7 @@ def test_oauth_install_stores_the_token_and_events_from_that_workspace_use_it(
         bots = s.execute(select(SLACK_BOTS.c.team_id, SLACK_BOTS.c.bot_token)).all()
     assert [tuple(b) for b in bots] == [("T0BLUE", "xoxb-T0BLUE-installed")]
 
-    event = {
-        "type": "message",
-        "channel": "DU1",
-        "channel_type": "im",
-        "user": "U1",
-        "text": "hi",
-        "ts": "1700000000.000001",
-        "event_ts": "1700000000.000001",
-    }
+    event = dm_event()
     oauth.send(oauth.event_body(event, "EvBlue1", team="T0BLUE"), "application/json")
     posted = oauth.fake.named("chat.postMessage")
     assert posted and {c.token for c in posted} == {"xoxb-T0BLUE-installed"}
@@ -143,15 +130,7 @@ def test_oauth_state_is_checked(oauth: SlackHarness, engine: Engine) -> None:
 def test_oauth_event_from_a_workspace_without_installation_is_not_answered(
     oauth: SlackHarness,
 ) -> None:
-    event = {
-        "type": "message",
-        "channel": "DU1",
-        "channel_type": "im",
-        "user": "U1",
-        "text": "hi",
-        "ts": "1700000000.000001",
-        "event_ts": "1700000000.000001",
-    }
+    event = dm_event()
     status, _ = oauth.post(oauth.event_body(event, "EvNone1", team="T0NONE"), "application/json")
     assert status == 200  # acknowledged (Slack would otherwise retry), but nobody to answer as
     assert oauth.done == 0 and not oauth.fake.named("chat.postMessage")
