@@ -7,22 +7,28 @@ their control. The wording of each reframe lives in ``flows/rejection.yaml``.
 
 from __future__ import annotations
 
+import re
+
 from bot.conversation.context import TurnContext
 from bot.conversation.registry import action, condition
 from bot.storage.models import FeelingEntry
+from bot.understanding.text import find_unnegated, negated_at, normalise
 
 FEELINGS = (
     "disappointed", "frustrated", "angry", "anxious", "doubting", "numb", "relieved", "other",
 )  # fmt: skip
 
 _WORDS = {
-    "disappointed": ("disappoint", "sad", "down", "gutted", "upset", "heartbroken", "low"),
+    "disappointed": (
+        "disappoint", "sad", "down", "gutted", "upset", "heartbroken", "low", "not okay",
+        "not ok", "not good", "awful", "terrible", "rubbish", "horrible",
+    ),
     "frustrated": ("frustrat", "annoyed", "fed up", "irritat"),
     "angry": ("angry", "furious", "mad", "rage", "unfair", "livid"),
     "anxious": ("anxious", "worried", "scared", "afraid", "nervous", "panic", "stress"),
     "doubting": ("doubt", "useless", "not good enough", "failure", "stupid", "worthless"),
     "numb": ("numb", "empty", "nothing", "flat", "don't know"),
-    "relieved": ("relieved", "relief", "fine", "okay", "glad"),
+    "relieved": ("relieved", "relief", "glad"),
 }
 
 REFRAMES = ("not_personal", "investment", "not_your_worth", "bigger_picture")
@@ -35,11 +41,21 @@ _ORDER = {
 
 
 def feeling_from_words(text: str) -> str:
-    lowered = text.lower()
+    """The listed feeling a person's own words point to; a negated word doesn't count
+    ("I'm not okay at all" is not relief)."""
+    lowered = normalise(text)
     for feeling, words in _WORDS.items():
-        if any(w in lowered for w in words):
+        if any(find_unnegated(lowered, w) or _stem_unnegated(lowered, w) for w in words):
             return feeling
     return "other"
+
+
+def _stem_unnegated(text: str, stem: str) -> bool:
+    """Stems like "frustrat" match the start of a word, unless negated just before it."""
+    for match in re.finditer(rf"\b{re.escape(stem)}\w*", text):
+        if not negated_at(text, match.start()):
+            return True
+    return False
 
 
 @action("log_feeling", provides=["feeling", "intensity"])

@@ -32,6 +32,7 @@ from bot.conversation.flows import (
     load_flows,
     unwrap,
 )
+from bot.conversation.interpret import EncoderSource, Interpreter, load_understanding_data
 from bot.conversation.machine import FlowMachine
 from bot.conversation.messages import Inbound, Reply, UserKey
 from bot.conversation.registry import Registry, load_behaviour
@@ -63,6 +64,26 @@ REQUIRED_MESSAGES = (
     "open_form",
     "moved_to_dm",
     "dm_blocked",
+    "did_you_mean",
+    "switch_offer",
+    "choice_guess",
+    "offer_yes",
+    "offer_menu",
+    "offer_switch",
+    "offer_stay",
+    "offer_keep_answer",
+    "offer_carry_on",
+    "resume_offer",
+    "resume_with",
+    "resume_plain",
+    "offer_resume",
+    "offer_not_now",
+    "safety_check",
+    "safety_yes",
+    "safety_no",
+    "safety_private",
+    "safety_glad",
+    "safety_later",
 )
 
 
@@ -106,6 +127,7 @@ class Engine:
         settings: Settings,
         clock: Callable[[], datetime] | None = None,
         registry: Registry | None = None,
+        encoder: EncoderSource = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -118,6 +140,8 @@ class Engine:
             name: FlowMachine(flow, self.registry) for name, flow in self.flows.items()
         }
         self.commands = {cmd: name for name, flow in self.flows.items() for cmd in flow.commands}
+        data = load_understanding_data(settings.flows_dir)
+        self.interpreter = Interpreter(self.flows, data, encoder)
 
     # ------------------------------------------------------------------ public
 

@@ -27,7 +27,9 @@ from bot.conversation.registry import Registry
 HOME_FLOW = "home"
 ENTRY_FLOW = "welcome"
 FIELD_KINDS: set[str] = {"text", "long_text", "date", "datetime", "number", "choice"}
-_STATE_KEYS = {"say", "do", "choices", "options", "input", "form", "next", "end", "back", "note"}
+_STATE_KEYS = {
+    "say", "do", "choices", "options", "input", "form", "next", "end", "back", "note", "skip",
+}  # fmt: skip
 
 
 # libyaml's C loader when available (several times faster); both are the safe loader.
@@ -71,6 +73,16 @@ class ChoiceSpec:
     to: str
     when: str | None = None
     set: dict[str, Any] = field(default_factory=dict)
+    synonyms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnderstandSpec:
+    """How a flow is recognised from a sentence: a label for "did you mean", examples."""
+
+    label: str = ""
+    examples: tuple[str, ...] = ()
+    confirm: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,8 @@ class StateSpec:
     next: tuple[NextSpec, ...] = ()
     end: bool = False
     back: bool = True
+    # Where typing "skip" (or "pass", "can we skip this?") goes from a choice step.
+    skip: str | None = None
     unknown_keys: tuple[str, ...] = ()
 
     @property
@@ -132,6 +146,8 @@ class StateSpec:
 
     def targets(self) -> list[str]:
         out = [c.to for c in self.choices] + [n.to for n in self.next]
+        if self.skip:
+            out.append(self.skip)
         for spec in (self.options, self.input, self.form):
             if spec is not None:
                 out.append(spec.to)
@@ -149,6 +165,7 @@ class FlowSpec:
     slots: tuple[str, ...] = ()
     renamed: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    understand: UnderstandSpec | None = None
 
 
 # --------------------------------------------------------------------------- loading
@@ -201,6 +218,7 @@ def _state(name: str, raw: dict[str, Any], where: str) -> StateSpec:
             to=str(c.get("to", name)),
             when=c.get("when"),
             set=dict(c.get("set") or {}),
+            synonyms=tuple(str(x) for x in _as_list(c.get("synonyms"))),
         )
         for c in _as_list(raw.get("choices"))
     )
@@ -244,6 +262,7 @@ def _state(name: str, raw: dict[str, Any], where: str) -> StateSpec:
         next=nexts,
         end=bool(raw.get("end", False)),
         back=bool(raw.get("back", True)),
+        skip=str(raw["skip"]) if raw.get("skip") else None,
         unknown_keys=tuple(sorted(str(k) for k in raw if k not in _STATE_KEYS)),
     )
 
@@ -272,6 +291,17 @@ def load_flow(path: Path) -> FlowSpec:
         slots=tuple(str(s) for s in _as_list(raw.get("slots"))),
         renamed={str(k): str(v) for k, v in (raw.get("renamed") or {}).items()},
         description=str(raw.get("description", "")),
+        understand=_understand(raw.get("understand")),
+    )
+
+
+def _understand(raw: Any) -> UnderstandSpec | None:
+    if not isinstance(raw, dict):
+        return None
+    return UnderstandSpec(
+        label=str(raw.get("label", "")),
+        examples=tuple(str(x) for x in _as_list(raw.get("examples"))),
+        confirm=bool(raw.get("confirm", False)),
     )
 
 

@@ -19,6 +19,7 @@ from bot.conversation.context import TurnContext
 from bot.conversation.flows import ENTRY_FLOW, HOME_FLOW, StateSpec
 from bot.conversation.machine import OPTION_PREFIX
 from bot.conversation.messages import Choice, Inbound, Reply
+from bot.conversation.offers import OFFER_KEY, SUSPENDED_KEY, Offer, typed_choice, yes_or_no
 from bot.conversation.render import choices_for, fill, render_state, template_values
 from bot.conversation.safety import asks_what_bot_is, suggests_crisis
 from bot.storage.models import Conversation, User
@@ -27,6 +28,17 @@ if TYPE_CHECKING:
     from bot.conversation.engine import Engine
 
 MAX_HOPS = 30
+MAX_KEPT = 2000
+_SKIP = ("skip", "-", "none", "n/a", "pass", "skip it", "skip this", "skip this one", "next",
+         "next question", "rather not say", "i'd rather not say", "no comment", "nothing",
+         "skip please", "can we skip this", "can we skip", "nah skip")  # fmt: skip
+
+
+def wants_skip(text: str) -> bool:
+    """The person asks to skip this question ("skip", "pass", "can we skip this one?")."""
+    word = inputs.normalise_command(text)
+    return word in _SKIP or word.startswith(("skip ", "can we skip", "let's skip", "lets skip"))
+
 HISTORY_LIMIT = 20
 
 GLOBAL_WORDS: dict[str, str] = {
@@ -76,6 +88,7 @@ class Turn:
         self.step = conversation.step or 0
         self.paused = conversation.paused_at is not None
         self.replies: list[Reply] = []
+        self.welcome_back = False
         self._restore_position()
 
     # ------------------------------------------------------------------ entry points
@@ -89,22 +102,31 @@ class Turn:
         if suggests_crisis(" ".join(filter(None, [text, form_text]))):
             return self._crisis()
         if self.ctx.user.crisis_at is not None:
+            # The note comes first; the message itself is still read and acted on.
             self.ctx.user.crisis_at = None
             self.paused = False
             self._emit("resumed")
-            return self._reprompt(self.msg["crisis_return"])
+            self._say(self.msg["crisis_return"])
+            if not text and inbound.choice is None and inbound.form is None:
+                return self._prompt()
         if self.fresh:
             return self._enter(f"@{ENTRY_FLOW}")
         if text and asks_what_bot_is(text):
             return self._reprompt(self.msg["identity"])
+        offer = Offer.load(self.ctx.slots.pop(OFFER_KEY, None))
+        if offer is not None:
+            answered = self._answer_offer(offer, text)
+            if answered is not None:
+                return answered
         if (inbound.choice or inbound.form is not None) and inbound.token != self.token:
             return self._reprompt(self.msg["stale"])
         word = inputs.normalise_command(text) if text else ""
+        self.welcome_back = False
         if self.paused and inbound.choice is None and inbound.form is None:
             self.paused = False
             if word not in GLOBAL_WORDS and word not in self.engine.commands:
                 self._emit("resumed")
-                return self._reprompt(self.msg["welcome_back"])
+                self.welcome_back = True
         self.paused = False
         if word and not self._matches_choice(word):
             if word in GLOBAL_WORDS:
@@ -121,7 +143,10 @@ class Turn:
     def start(self, flow: str, slots: dict[str, Any], intro: str | None) -> list[Reply]:
         """Leave whatever step the person was on and begin ``flow`` with the given slots."""
         self.paused = False
+        kept = self.ctx.slots.get(SUSPENDED_KEY)
         self.ctx.slots = dict(slots)
+        if kept is not None and self.ctx.slots.get(SUSPENDED_KEY) is None and slots:
+            self.ctx.slots[SUSPENDED_KEY] = kept
         if intro:
             self._say(intro)
         return self._enter(f"@{flow}")
@@ -140,11 +165,11 @@ class Turn:
         if spec.input is not None:
             return self._submit_text(spec, text)
         if spec.form is not None:
-            return self._reprompt(self.msg["form_hint"])
+            return self._understand(spec, text, at_form=True)
         choice = self._match_text(spec, text)
-        if choice is None:
-            return self._reprompt(self.msg["not_understood"])
-        return self._choose(spec, choice.id)
+        if choice is not None:
+            return self._choose(spec, choice.id)
+        return self._understand(spec, text)
 
     def _matches_choice(self, word: str) -> bool:
         spec = self._spec()
@@ -178,17 +203,202 @@ class Turn:
                 self.ctx.slots.update(choice.set)
         return self._fire("choose", choice=choice_id)
 
-    def _submit_text(self, spec: StateSpec, text: str) -> list[Reply]:
+    def _submit_text(self, spec: StateSpec, text: str, *, as_answer: bool = False) -> list[Reply]:
+        """A typed answer to an input step. Free text is only checked for distress and for
+        news that belongs to another flow (offered, never taken on a guess); numbers and dates
+        go to their parsers, and only an answer that doesn't parse is read any further."""
         assert spec.input is not None
         inp = spec.input
-        if inp.optional and inputs.normalise_command(text) in ("skip", "-", "none", "n/a"):
+        if inp.optional and wants_skip(text):
             self.ctx.slots[inp.slot] = None
             return self._fire("submit")
         value, why = self._parse(inp.kind, text, inp.max_length, inp.min, inp.max)
+        free_text = inp.kind in ("text", "long_text")
+        if not as_answer and (why or free_text or self.welcome_back):
+            reading = self.engine.interpreter.read(text)
+            if self.engine.interpreter.distress(reading):
+                return self._safety_check()
+            guess = self.engine.interpreter.intent(reading, strict=free_text)
+            if guess.name and guess.name != self.flow and guess.level == "act":
+                return self._offer_switch(guess.name, text, answer=not why)
+            if self.welcome_back:
+                return self._reprompt(self.msg["welcome_back"])
         if why:
             return self._reprompt(why)
         self.ctx.slots[inp.slot] = value
         return self._fire("submit")
+
+    # ------------------------------------------------------------------ understanding
+
+    def _understand(self, spec: StateSpec, text: str, at_form: bool = False) -> list[Reply]:
+        """A typed message that matched nothing exactly: ask the understanding layers.
+
+        Order (docs: README "How a turn works"): distress, then the best of the offered
+        options, then another flow's intent; each either acts, asks first, or gives up.
+        """
+        interp = self.engine.interpreter
+        reading = interp.read(text)
+        if interp.distress(reading):
+            return self._safety_check()
+        if spec.skip and wants_skip(text):
+            return self._enter(spec.skip)
+        offered = [] if at_form else choices_for(self.ctx, spec, self.engine.registry)
+        option = interp.option(reading, spec, offered) if offered else None
+        at_home = self.flow == HOME_FLOW
+        if option is not None and option.level == "act" and not at_home:
+            return self._choose_understood(spec, str(option.name), text)
+        intent = interp.intent(reading)
+        target = intent.name if intent.name and intent.name != self.flow else None
+        if target and intent.level == "act":
+            if at_home:
+                return self._start_understood(target, text)
+            return self._offer_switch(target, text)
+        if option is not None and option.level == "act":
+            return self._choose_understood(spec, str(option.name), text)
+        if option is not None and option.level == "confirm":
+            return self._offer_choice(spec, str(option.name), text)
+        if target and intent.level == "confirm":
+            return self._offer_switch(target, text, guess=True)
+        if self.welcome_back:
+            return self._reprompt(self.msg["welcome_back"])
+        return self._reprompt(self.msg["form_hint" if at_form else "not_understood"])
+
+    def _choose_understood(self, spec: StateSpec, choice_id: str, text: str) -> list[Reply]:
+        """Take an option read from free text, keeping the person's own words as evidence."""
+        said = dict(self.ctx.slots.get("_said") or {})
+        said[self.state] = text[:500]
+        self.ctx.slots["_said"] = said
+        return self._choose(spec, choice_id)
+
+    def _start_understood(self, flow: str, text: str) -> list[Reply]:
+        """Start a flow asked for in a sentence, with the details the sentence gave."""
+        slots = self.engine.interpreter.details(text).as_slots()
+        when = self.engine.interpreter.when(text, self.ctx.local_now)
+        if when is not None:
+            slots["when"] = when
+        keep = {k: v for k, v in self.ctx.slots.items() if k == SUSPENDED_KEY}
+        return self.start(flow, {**keep, **slots}, None)
+
+    def _make_offer(self, offer: Offer, text: str, with_state: bool = False) -> list[Reply]:
+        self.step += 1
+        self.ctx.slots[OFFER_KEY] = offer.dump()
+        choices = tuple(Choice(cid, label) for cid, label in offer.choices)
+        if with_state:
+            choices = tuple(choices_for(self.ctx, self._spec(), self.engine.registry))
+        values = template_values(self.ctx)
+        self.replies.append(Reply(text=fill(text, values), choices=choices, token=self.token))
+        return self.replies
+
+    def _offer_switch(
+        self, flow: str, text: str, *, guess: bool = False, answer: bool = False
+    ) -> list[Reply]:
+        """Another flow's news mid-way (or a guess at the menu): ask before moving."""
+        label = self.engine.interpreter.describe(flow)
+        at_home = self.flow == HOME_FLOW
+        yes = ("~switch", self.msg["offer_yes" if at_home else "offer_switch"])
+        if at_home:
+            no = ("~menu", self.msg["offer_menu"])
+        elif answer:
+            no = ("~answer", self.msg["offer_keep_answer"])
+        else:
+            no = ("~stay", self.msg["offer_stay"])
+        key = "did_you_mean" if at_home or guess else "switch_offer"
+        offer = Offer("switch", [yes, no], {"flow": flow, "text": text[:MAX_KEPT]})
+        return self._make_offer(offer, self.msg[key].format(label=label))
+
+    def _offer_choice(self, spec: StateSpec, choice_id: str, text: str) -> list[Reply]:
+        offered = {c.id: c.label for c in choices_for(self.ctx, spec, self.engine.registry)}
+        offer = Offer("choice", [], {"guess": choice_id, "state": self.state, "text": text[:500]})
+        line = self.msg["choice_guess"].format(label=offered.get(choice_id, choice_id))
+        return self._make_offer(offer, line, with_state=True)
+
+    def _safety_check(self) -> list[Reply]:
+        choices = [
+            ("~safe", self.msg["safety_yes"]),
+            ("~unsafe", self.msg["safety_no"]),
+            ("~private", self.msg["safety_private"]),
+        ]
+        offer = Offer("safety", choices, {"yes": "~safe", "no": "~unsafe"})
+        return self._make_offer(offer, self.msg["safety_check"])
+
+    def _answer_offer(self, offer: Offer, text: str | None) -> list[Reply] | None:
+        """The person's answer to an offer, or None to read the message as usual."""
+        inbound = self.ctx.inbound
+        if inbound.choice is not None:
+            if inbound.token != self.token or inbound.choice not in offer.ids():
+                return None
+            picked: str | None = inbound.choice
+        elif text and offer.kind == "choice":
+            picked = "~guess" if yes_or_no(text) else None
+        elif text:
+            picked = typed_choice(offer, text)
+        else:
+            return None
+        if picked is None:
+            return None
+        data = offer.data
+        if offer.kind == "choice":
+            if data.get("state") != self.state:
+                return None
+            return self._choose_understood(self._spec(), str(data.get("guess")), data["text"])
+        if offer.kind == "safety":
+            if picked == "~unsafe":
+                return self._crisis()
+            if picked == "~private":
+                return self._reprompt(self.msg["safety_later"].format(resources=self._resources()))
+            return self._reprompt(self.msg["safety_glad"])
+        if offer.kind == "resume":
+            if picked == "~resume":
+                return self._restore_suspended(offer.data)
+            return self._prompt()
+        flow = str(data.get("flow"))
+        if picked == "~switch" and flow in self.engine.flows:
+            if self.flow != HOME_FLOW:
+                self._suspend()
+            return self._start_understood(flow, str(data.get("text") or ""))
+        if picked == "~answer" and self._spec().input is not None:
+            return self._submit_text(self._spec(), str(data.get("text") or ""), as_answer=True)
+        if picked == "~menu":
+            return self._enter(f"@{HOME_FLOW}")
+        return self._reprompt(self.msg["offer_carry_on"])
+
+    def _suspend(self) -> None:
+        """Keep the half-done flow, so it can be offered back when the new one is over."""
+        slots = {k: _jsonable(v) for k, v in self.ctx.slots.items() if not k.startswith("__")}
+        self.ctx.slots[SUSPENDED_KEY] = {
+            "flow": self.flow, "state": self.state, "history": list(self.history), "slots": slots,
+        }  # fmt: skip
+
+    def _offer_resume(self, suspended: dict[str, Any]) -> list[Reply]:
+        flow = self.engine.flows.get(str(suspended.get("flow")))
+        if flow is None or str(suspended.get("state")) not in flow.states:
+            return self._enter(f"@{HOME_FLOW}")
+        self.flow, self.state, self.history = HOME_FLOW, self.engine.flows[HOME_FLOW].start, []
+        company = (suspended.get("slots") or {}).get("company")
+        what = self.msg["resume_with" if company else "resume_plain"].format(
+            title=self.engine.interpreter.describe(flow.name), company=company or ""
+        )
+        offer = Offer(
+            "resume",
+            [("~resume", self.msg["offer_resume"]), ("~drop", self.msg["offer_not_now"])],
+            dict(suspended),
+        )
+        return self._make_offer(offer, self.msg["resume_offer"].format(what=what))
+
+    def _restore_suspended(self, suspended: dict[str, Any]) -> list[Reply]:
+        flow = self.engine.flows.get(str(suspended.get("flow")))
+        state = str(suspended.get("state"))
+        if flow is None or state not in flow.states:
+            return self._enter(f"@{HOME_FLOW}")
+        self.flow, self.state = flow.name, state
+        self.history = [h for h in suspended.get("history") or [] if h in flow.states]
+        self.ctx.slots = dict(suspended.get("slots") or {})
+        self.step += 1
+        return self._prompt()
+
+    def _resources(self) -> str:
+        resources = self.engine.settings.crisis_resources_for(self.ctx.user.workspace)
+        return "\n".join(f"• {r}" for r in resources)
 
     def _submit_form(self, spec: StateSpec, form: dict[str, Any]) -> list[Reply]:
         if spec.form is None or not isinstance(form, dict):
@@ -277,7 +487,10 @@ class Turn:
                     self.history = [*self.history, target][-HISTORY_LIMIT:]
                 return self.replies
             if spec.end:
+                suspended = self.ctx.slots.get(SUSPENDED_KEY)
                 self.ctx.slots = {}
+                if isinstance(suspended, dict):
+                    return self._offer_resume(suspended)
                 target = f"@{HOME_FLOW}"
                 continue
             nxt = self.engine.machines[self.flow].fire(self.ctx, target, "advance")
@@ -319,9 +532,7 @@ class Turn:
         user.crisis_at = self.ctx.now
         self.paused = True
         self._emit("crisis")
-        resources = self.engine.settings.crisis_resources_for(user.workspace)
-        text = self.msg["crisis"].format(resources="\n".join(f"• {r}" for r in resources))
-        return self._say(text)
+        return self._say(self.msg["crisis"].format(resources=self._resources()))
 
     # ------------------------------------------------------------------ helpers
 

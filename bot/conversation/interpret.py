@@ -1,0 +1,181 @@
+"""The core's side of understanding: what the flows declare, turned into the layers' inputs.
+
+The turn asks three questions of a typed message — which offered option it means, which flow it
+asks for, and whether it suggests distress — and gets back guesses with a confidence level.
+It is the turn, following the flows, that decides what to do with a guess; nothing a model
+produces is ever shown to the person.
+
+The encoder loads in a background thread when the engine is built, so the first prompt is not
+held up; the first typed message that needs it waits for the load to finish. Buttons, numbers
+and exact words never touch it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from bot.conversation.flows import FlowSpec, StateSpec
+from bot.conversation.messages import Choice
+from bot.understanding.dates import find_when
+from bot.understanding.details import Details, details_in
+from bot.understanding.distress import DistressDetector
+from bot.understanding.encoder_api import Encoder
+from bot.understanding.intents import Guess, IntentRouter, IntentSpec
+from bot.understanding.options import OptionMatcher, OptionSpec
+
+log = logging.getLogger(__name__)
+DATA_FILE = "_understanding.yaml"
+STRICT_EXTRA = 0.08
+EncoderSource = Encoder | Callable[[], Encoder | None] | None
+
+
+@dataclass
+class Reading:
+    """One typed message, encoded at most once however many layers look at it."""
+
+    text: str
+    _encoder: Encoder | None
+    _vector: np.ndarray | None = field(default=None, init=False)
+    _done: bool = field(default=False, init=False)
+
+    @property
+    def vector(self) -> np.ndarray | None:
+        if not self._done:
+            self._done = True
+            if self._encoder is not None and self.text.strip():
+                self._vector = self._encoder.encode([self.text])[0]
+        return self._vector
+
+
+def load_understanding_data(flows_dir: Path) -> dict[str, list[str]]:
+    """Small talk and distress anchors: data beside the flows, editable like them."""
+    path = flows_dir / DATA_FILE
+    if not path.exists():
+        return {}
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(k): [str(x) for x in (v or [])] for k, v in raw.items()}
+
+
+def intents_of(flows: Iterable[FlowSpec]) -> list[IntentSpec]:
+    out = []
+    for flow in flows:
+        understand = getattr(flow, "understand", None)
+        if understand is None or not understand.examples:
+            continue
+        out.append(
+            IntentSpec(
+                name=flow.name,
+                label=understand.label or flow.title,
+                examples=tuple(understand.examples),
+                commands=tuple(flow.commands),
+                confirm=bool(understand.confirm),
+            )
+        )
+    return out
+
+
+class Interpreter:
+    def __init__(
+        self,
+        flows: dict[str, FlowSpec],
+        data: dict[str, list[str]],
+        encoder: EncoderSource = None,
+    ) -> None:
+        self.flows = flows
+        self.data = data
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self.encoder: Encoder | None = None
+        self._build(None)
+        if callable(encoder) and not hasattr(encoder, "encode"):
+            thread = threading.Thread(target=self._load, args=(encoder,), daemon=True)
+            thread.start()
+        else:
+            if encoder is not None:
+                self._build(encoder)  # type: ignore[arg-type]
+            self._ready.set()
+
+    def _load(self, loader: Callable[[], Encoder | None]) -> None:
+        try:
+            encoder = loader()
+            if encoder is not None:
+                self._build(encoder)
+        except Exception:
+            log.exception("the sentence encoder failed to load; using word matching only")
+        finally:
+            self._ready.set()
+
+    def _build(self, encoder: Encoder | None) -> None:
+        router = IntentRouter(
+            intents_of(self.flows.values()), encoder, small_talk=self.data.get("small_talk", ())
+        )
+        distress = DistressDetector(
+            encoder,
+            anchors=self.data.get("distress", ()),
+            safe=self.data.get("not_distress", ()),
+            phrases=self.data.get("distress_phrases", ()),
+        )
+        with self._lock:
+            self.encoder = encoder
+            self.router = router
+            self.distress_detector = distress
+            self.matcher = OptionMatcher(encoder)
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Block until the encoder is loaded (or failed to load); True when it is usable."""
+        self._ready.wait(timeout)
+        return self.encoder is not None
+
+    # ------------------------------------------------------------------ questions
+
+    def read(self, text: str) -> Reading:
+        self.wait()
+        return Reading(text, self.encoder)
+
+    def intent(self, reading: Reading, strict: bool = False) -> Guess:
+        """The flow a message asks for. ``strict`` (free-text answers) needs a wider lead:
+        an answer that merely mentions feedback is still an answer."""
+        guess = self.router.route(reading.text, reading.vector)
+        if strict and guess.level == "act" and guess.score < self.router.t.act + STRICT_EXTRA:
+            return Guess(guess.name, guess.score, "none", guess.ranked)
+        return guess
+
+    def option(self, reading: Reading, spec: StateSpec, offered: list[Choice]) -> Guess:
+        synonyms: dict[str, tuple[str, ...]] = {
+            c.id: tuple(getattr(c, "synonyms", ()) or ()) for c in spec.choices
+        }
+        options = [OptionSpec(c.id, c.label, synonyms.get(c.id, ())) for c in offered]
+        return self.matcher.match(reading.text, reading.vector, options)
+
+    def distress(self, reading: Reading) -> bool:
+        return self.distress_detector.concerned(reading.text, reading.vector)
+
+    @staticmethod
+    def details(text: str) -> Details:
+        return details_in(text)
+
+    @staticmethod
+    def when(text: str, now_local: datetime, day_first: bool = True) -> str | None:
+        """A date (and time) named in the sentence, as a form field's starting value."""
+        found = find_when(text, now_local, day_first=day_first)
+        if found is None:
+            return None
+        return f"{found.at:%Y-%m-%d %H:%M}" if found.has_time else f"{found.at:%Y-%m-%d}"
+
+    def describe(self, flow: str) -> str:
+        spec = self.flows[flow]
+        understand = getattr(spec, "understand", None)
+        return (understand.label if understand and understand.label else spec.title) or flow
+
+
+def as_slots(details: Details) -> dict[str, Any]:
+    return details.as_slots()

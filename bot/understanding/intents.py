@@ -1,0 +1,112 @@
+"""Which flow a sentence asks for: nearest examples by meaning, checked by words.
+
+The router only *ranks* the flows that the flow files declare; it never invents an answer.
+Each flow lists a few example phrases (``understand.examples``); a message is compared with
+every example through the sentence encoder, and the best flow wins if it is clearly ahead.
+Three outcomes, decided by the thresholds: act, ask "did you mean ...?", or not understood.
+Flows that must never start on a guess (``confirm: true``) top out at asking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from bot.understanding.encoder_api import Encoder
+from bot.understanding.text import find_unnegated, normalise
+
+Level = Literal["act", "confirm", "none"]
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    """What a flow says about itself: its name, a short label, example phrases, commands."""
+
+    name: str
+    label: str
+    examples: tuple[str, ...]
+    commands: tuple[str, ...] = ()
+    confirm: bool = False
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Tuned on the ``tune`` split of tests/data/understanding (see benchmarks/README.md)."""
+
+    act: float = 0.62
+    confirm: float = 0.45
+    margin: float = 0.06
+    # Added to a flow's score when one of its command phrases appears, unnegated, in the text.
+    command_bonus: float = 0.12
+
+
+@dataclass(frozen=True)
+class Guess:
+    name: str | None
+    score: float
+    level: Level
+    ranked: tuple[tuple[str, float], ...] = field(default=(), compare=False)
+
+
+class IntentRouter:
+    """Ranks the declared intents for one message. Build once; ``route`` is cheap."""
+
+    def __init__(
+        self,
+        intents: Sequence[IntentSpec],
+        encoder: Encoder | None,
+        small_talk: Sequence[str] = (),
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.intents = {i.name: i for i in intents}
+        self.encoder = encoder
+        self.t = thresholds or Thresholds()
+        self._names: list[str] = []
+        texts: list[str] = []
+        for intent in intents:
+            for example in (*intent.examples, *intent.commands, intent.label):
+                self._names.append(intent.name)
+                texts.append(example)
+        for example in small_talk:
+            self._names.append(NONE)
+            texts.append(example)
+        self._owners = np.array(self._names)
+        self._matrix = encoder.encode(texts) if encoder is not None and texts else None
+        self._commands = {
+            i.name: sorted((normalise(c) for c in i.commands if len(c) >= 4), key=len)
+            for i in intents
+        }
+
+    def scores(self, text: str, vector: np.ndarray | None) -> dict[str, float]:
+        """Each intent's score for the message (higher is closer), small talk under ``none``."""
+        out: dict[str, float] = {}
+        if self._matrix is not None and vector is not None:
+            sims = self._matrix @ vector
+            for name in {*self._names}:
+                out[name] = float(sims[self._owners == name].max())
+        norm = normalise(text)
+        for name, phrases in self._commands.items():
+            if any(find_unnegated(norm, p) for p in phrases):
+                base = out.get(name, self.t.confirm)
+                out[name] = base + self.t.command_bonus
+        return out
+
+    def route(self, text: str, vector: np.ndarray | None) -> Guess:
+        scores = self.scores(text, vector)
+        ranked = tuple(sorted(scores.items(), key=lambda kv: kv[1], reverse=True))
+        if not ranked:
+            return Guess(None, 0.0, "none")
+        best, score = ranked[0]
+        second = ranked[1][1] if len(ranked) > 1 else 0.0
+        if best == NONE or score < self.t.confirm:
+            return Guess(None, score, "none", ranked)
+        intent = self.intents[best]
+        clear = score >= self.t.act and score - second >= self.t.margin
+        level: Level = (
+            "act" if clear and not intent.confirm and self._matrix is not None else "confirm"
+        )
+        return Guess(best, score, level, ranked)
