@@ -54,11 +54,12 @@ def _clock(now: str | None, settings: Settings):  # type: ignore[no-untyped-def]
 def _engine(settings: Settings, db_url: str | None = None, now: str | None = None):  # type: ignore[no-untyped-def]
     """Open the database (migrating it if needed) and build the engine, or exit cleanly."""
     from bot.conversation.engine import Engine, FlowsInvalid
+    from bot.conversation.interpret import shared_encoder
     from bot.storage.db import open_database
 
     db = open_database(db_url or settings.database.url)
     try:
-        return Engine(db, settings, clock=_clock(now, settings))
+        return Engine(db, settings, clock=_clock(now, settings), encoder=shared_encoder)
     except FlowsInvalid as exc:
         raise click.ClickException(f"the flows have problems:\n{exc}") from None
 

@@ -15,6 +15,7 @@ from dateutil import parser as dateparser
 
 from bot.config import Settings, load_settings
 from bot.conversation.engine import Engine
+from bot.conversation.interpret import shared_encoder
 from bot.conversation.messages import Inbound, Reply, UserKey
 from bot.storage.db import Database, open_database
 
@@ -88,7 +89,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def engine(db: Database, settings: Settings, clock: Clock) -> Engine:
-    return Engine(db, settings, clock=clock)
+    """The engine as people meet it: with the real sentence encoder (shared per process)."""
+    return Engine(db, settings, clock=clock, encoder=shared_encoder())
 
 
 class EngineDriver:

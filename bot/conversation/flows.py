@@ -83,6 +83,10 @@ class UnderstandSpec:
     label: str = ""
     examples: tuple[str, ...] = ()
     confirm: bool = False
+    # News from an employer (a rejection, an offer): may interrupt a free-text answer elsewhere.
+    news: bool = False
+    # Free-text answers here are expected to talk about the news: they never interrupt.
+    quiet: bool = False
 
 
 @dataclass(frozen=True)
@@ -302,6 +306,8 @@ def _understand(raw: Any) -> UnderstandSpec | None:
         label=str(raw.get("label", "")),
         examples=tuple(str(x) for x in _as_list(raw.get("examples"))),
         confirm=bool(raw.get("confirm", False)),
+        news=bool(raw.get("news", False)),
+        quiet=bool(raw.get("quiet", False)),
     )
 
 

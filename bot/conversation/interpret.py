@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from bot.conversation.messages import Choice
 from bot.understanding.dates import find_when
 from bot.understanding.details import Details, details_in
 from bot.understanding.distress import DistressDetector
-from bot.understanding.encoder_api import Encoder
+from bot.understanding.encoder import Encoder, load_encoder
 from bot.understanding.intents import Guess, IntentRouter, IntentSpec
 from bot.understanding.options import OptionMatcher, OptionSpec
 
@@ -54,6 +55,12 @@ class Reading:
             if self._encoder is not None and self.text.strip():
                 self._vector = self._encoder.encode([self.text])[0]
         return self._vector
+
+
+@cache
+def shared_encoder() -> Encoder | None:
+    """One encoder per process, however many engines: the model and its cache are shared."""
+    return load_encoder()
 
 
 def load_understanding_data(flows_dir: Path) -> dict[str, list[str]]:
@@ -170,6 +177,16 @@ class Interpreter:
         if found is None:
             return None
         return f"{found.at:%Y-%m-%d %H:%M}" if found.has_time else f"{found.at:%Y-%m-%d}"
+
+    def interrupts(self, news_flow: str, current: str) -> bool:
+        """May a free-text answer in ``current`` be read as ``news_flow``'s news?
+
+        Only news (a rejection, an offer) interrupts an answer, and never in flows whose
+        answers are about that news anyway (reflecting on a rejection mentions the rejection).
+        """
+        news = getattr(self.flows[news_flow], "understand", None)
+        here = getattr(self.flows[current], "understand", None)
+        return bool(news and news.news) and not (here and here.quiet)
 
     def describe(self, flow: str) -> str:
         spec = self.flows[flow]

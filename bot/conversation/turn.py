@@ -219,7 +219,12 @@ class Turn:
             if self.engine.interpreter.distress(reading):
                 return self._safety_check()
             guess = self.engine.interpreter.intent(reading, strict=free_text)
-            if guess.name and guess.name != self.flow and guess.level == "act":
+            if (
+                guess.name
+                and guess.name != self.flow
+                and guess.level == "act"
+                and (not free_text or self.engine.interpreter.interrupts(guess.name, self.flow))
+            ):
                 return self._offer_switch(guess.name, text, answer=not why)
             if self.welcome_back:
                 return self._reprompt(self.msg["welcome_back"])

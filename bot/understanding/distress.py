@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.understanding.encoder_api import Encoder
+from bot.understanding.encoder import Encoder
 from bot.understanding.text import find_unnegated, normalise
 
 

@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from bot.understanding.encoder_api import Encoder
+from bot.understanding.encoder import Encoder
 from bot.understanding.text import find_unnegated, normalise
 
 Level = Literal["act", "confirm", "none"]

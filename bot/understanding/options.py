@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.understanding.encoder_api import Encoder
+from bot.understanding.encoder import Encoder
 from bot.understanding.intents import Guess, Level
 from bot.understanding.text import contains_phrase, find_unnegated, normalise, words
 
