@@ -109,7 +109,7 @@ _NUMERIC = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](\d{4}|\d{2}))?$")
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _ORDINAL = re.compile(r"^(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)$")
 _WEEKDAY = re.compile(
-    rf"^(?:(this coming|this|next|coming|last|a week on|a week from)\s+)?({_WD})(\s+week)?$"
+    rf"^(?:(this coming|this|next|coming|last|a week on|a week from|a week)\s+)?({_WD})(\s+week)?$"
 )
 
 
@@ -395,7 +395,7 @@ def _weekday(rest: str, today: date) -> date | None:
     if ahead == 0 and prefix not in ("this",):
         ahead = 7
     day = today + timedelta(days=ahead)
-    if m.group(3) or prefix in ("a week on", "a week from"):
+    if m.group(3) or prefix in ("a week on", "a week from", "a week"):
         day += timedelta(days=7)
     return day
 
@@ -460,8 +460,8 @@ def _settings(today: date, day_first: bool) -> dict[str, Any]:
 
 def _dateparser_day(rest: str, today: date, day_first: bool) -> date | None:
     """dateparser for the long tail ("3 dec 2026", "jan 5th"), on the day part only."""
-    if not re.search(rf"\d|\b(?:{_MON})\b", rest):
-        return None  # no digit and no month: words dateparser would only guess at
+    if not re.search(rf"\b(?:{_MON})\b|\d[/.\-]\d|\b\d{{4}}\b", rest):
+        return None  # no month and no written date: dateparser would only guess ("31m")
     import dateparser  # imported late: loading it costs ~0.5 s, paid on the first date only
 
     parsed = dateparser.parse(rest, languages=["en"], settings=_settings(today, day_first))
