@@ -141,6 +141,7 @@ def test_find_when_in_a_sentence() -> None:
         "I applied for a PM role at March & Co",
         "I'd rate the interview 3/5",
         "good morning! I got rejected again",
+        "I have applied at 5 companies so far",
         "x" * 40_000,
         "",
     ],

@@ -349,6 +349,8 @@ def _day(rest: str, today: date, day_first: bool) -> date | None:
             y = int(year) + (2000 if len(year) == 2 else 0)
             return _safe_date(y, month_n, day_n)
         return _nearest(today, month_n, day_n)
+    if found := _month_name_date(rest, today):
+        return found
     if m := _ORDINAL.match(rest):
         return _next_day_of_month(today, int(m.group(1)))
     for name, (month_n, day_n) in _HOLIDAYS.items():
@@ -359,6 +361,25 @@ def _day(rest: str, today: date, day_first: bool) -> date | None:
     if stripped != rest and stripped:
         return _day(stripped, today, day_first)
     return _dateparser_day(rest, today, day_first)
+
+
+_DAY_MONTH = re.compile(
+    rf"^(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MON})(?:\s+(\d{{4}}))?$"
+    rf"|^({_MON})\s+(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?(?:\s+(\d{{4}}))?$"
+)
+
+
+def _month_name_date(rest: str, today: date) -> date | None:
+    """ "4 dec", "4th of January", "dec 4th 2026": the usual shapes, without dateparser."""
+    m = _DAY_MONTH.match(rest)
+    if not m:
+        return None
+    day_s, month_s, year_s = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (
+        m.group(5), m.group(4), m.group(6))  # fmt: skip
+    month_n = next(i for i, name in enumerate(MONTHS, 1) if name.startswith(month_s[:3]))
+    if year_s:
+        return _safe_date(int(year_s), month_n, int(day_s))
+    return _nearest(today, month_n, int(day_s))
 
 
 def _end_or_start(rest: str, today: date) -> date | None:
@@ -499,7 +520,8 @@ _NUMERIC_IN = re.compile(
 )
 _TIME_IN = re.compile(
     r"(?<![\d/.\-])\d{1,2}(?:[:.]\d{2})?\s*(?:am|pm)\b|(?<![\d/.\-])\d{1,2}:\d{2}(?![\d/:])"
-    r"|(?:\bat|@)\s*\d{1,2}(?:[.:]\d{2})?\b(?![/.:\-]\d)(?!\s*(?:st|nd|rd|th)\b)"
+    r"|(?:\bat|@)\s*\d{1,2}(?:[.:]\d{2})?\b(?![/.:\-]\d)"
+    r"(?=\s*(?:$|[,;!?]|(?:on|tomorrow|today|tonight|this|next|in|with|for|ish|oclock)\b))"
     r"|\bhalf\s+(?:past\s+)?\d{1,2}\b|\bquarter\s+(?:past|to)\s+\d{1,2}\b"
     r"|\b(?:in the |this |tomorrow )?(?:morning|afternoon|evening|lunchtime)\b|\bnoon\b"
     r"|\bmidday\b|\beod\b|\bend of (?:the )?day\b"
