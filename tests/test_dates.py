@@ -6,13 +6,15 @@ bot/understanding/dates.py (tests/data/understanding/README.md).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.conversation.inputs import parse_date, parse_datetime
 from bot.understanding.dates import (
@@ -179,3 +181,25 @@ def test_inputs_use_the_reader() -> None:
     )
     value, why = parse_datetime("tomorrow 25:00", NOW, LONDON)
     assert value is None and why is not None and "time" in why
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_gives_none_or_an_aware_plausible_moment(text: str) -> None:
+    for found in (parse_when(text, NOW, want_time=True), find_when(text, NOW)):
+        assert found is None or (
+            found.at.tzinfo is LONDON and 2025 <= found.at.year <= 2029
+        ), (text, found)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(min_value=-150, max_value=150),
+    st.one_of(st.none(), st.tuples(st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))),
+)
+def test_what_in_words_says_reads_back_as_the_same_moment(days: int, clock: Any) -> None:
+    """The echo is itself something a person could type back: no drift between the two."""
+    day = (NOW + timedelta(days=days)).date()
+    has_time = clock is not None
+    at = datetime(day.year, day.month, day.day, *(clock or (0, 0)), tzinfo=LONDON)
+    assert parse_when(in_words(at, has_time, NOW), NOW, want_time=True) == When(at, has_time)
