@@ -121,7 +121,8 @@ def test_without_want_time_the_time_is_dropped() -> None:
 @pytest.mark.parametrize(
     "text",
     ["", "   ", "x" * 40_000, "friday " * 6_000, "🙂" * 500, "\x00\x1b[31m", "asdfgh qwerty",
-     "99/99/9999", "in 99999 weeks", "25:00 tomorrow", "the 45th"],
+     "99/99/9999", "in 99999 weeks", "25:00 tomorrow", "the 45th", "2026", "may", "december",
+     "this"],
 )  # fmt: skip
 def test_garbage_and_huge_input_is_none(text: str) -> None:
     assert parse_when(text, NOW, want_time=True) is None

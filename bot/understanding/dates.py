@@ -317,9 +317,9 @@ def _take_time(text: str) -> tuple[time | None, str, bool]:
 
 def _day(rest: str, today: date, day_first: bool) -> date | None:
     """The day in what is left once the time is out; None when it is not a date."""
-    if rest in ("", "today", "now", "this", "later today", "later"):
-        return today if rest not in ("",) else None
-    if rest in ("tomorrow", "tomorrow tomorrow"):
+    if rest in ("today", "now", "later today"):
+        return today
+    if rest == "tomorrow":
         return today + timedelta(days=1)
     if rest in ("day after tomorrow", "the day after tomorrow", "overmorrow"):
         return today + timedelta(days=2)
@@ -483,6 +483,8 @@ def _dateparser_day(rest: str, today: date, day_first: bool) -> date | None:
     """dateparser for the long tail ("3 dec 2026", "jan 5th"), on the day part only."""
     if not re.search(rf"\b(?:{_MON})\b|\d[/.\-]\d|\b\d{{4}}\b", rest):
         return None  # no month and no written date: dateparser would only guess ("31m")
+    if not re.search(r"\b\d{1,2}(?:st|nd|rd|th)?\b|\d[/.\-]\d", rest):
+        return None  # a month or a year alone ("may", "2026") is not a day
     import dateparser  # imported late: loading it costs ~0.5 s, paid on the first date only
 
     parsed = dateparser.parse(rest, languages=["en"], settings=_settings(today, day_first))
