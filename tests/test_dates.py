@@ -6,6 +6,8 @@ bot/understanding/dates.py (tests/data/understanding/README.md).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -204,3 +206,13 @@ def test_what_in_words_says_reads_back_as_the_same_moment(days: int, clock: Any)
     has_time = clock is not None
     at = datetime(day.year, day.month, day.day, *(clock or (0, 0)), tzinfo=LONDON)
     assert parse_when(in_words(at, has_time, NOW), NOW, want_time=True) == When(at, has_time)
+
+
+def test_the_date_reader_loads_no_other_bot_package_and_not_dateparser() -> None:
+    """bot.understanding sits below the conversation layer; dateparser (~0.5 s) loads late."""
+    code = (
+        "import sys, bot.understanding.dates; "
+        "print(sorted(m for m in sys.modules if m.startswith(('bot.', 'dateparser'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['bot.understanding', 'bot.understanding.dates']"
