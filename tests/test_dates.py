@@ -216,3 +216,18 @@ def test_the_date_reader_loads_no_other_bot_package_and_not_dateparser() -> None
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['bot.understanding', 'bot.understanding.dates']"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("the 3rd of december", date(2026, 12, 3)),
+        ("3-dec-2026", date(2026, 12, 3)),
+        ("2026/12/03", date(2026, 12, 3)),
+        ("wednesday, december 9, 2026", date(2026, 12, 9)),
+    ],
+)
+def test_the_long_tail_goes_to_dateparser(text: str, expected: date) -> None:
+    """Shapes the normaliser leaves alone are still read, by dateparser, day part only."""
+    found = parse_when(text, NOW, want_time=True)
+    assert found is not None and found.at.date() == expected and not found.has_time
