@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, tzinfo
 from typing import Any
 
-from dateutil import parser as dateparser
+from bot.understanding.dates import (
+    day_first_for,
+    looks_like_bad_time,
+    parse_when,
+    zone_name,
+)
 
 MAX_TEXT = 4000
-_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_IN_N = re.compile(r"^in (\d{1,3}) (day|days|week|weeks)$")
 
 
 def clean_text(raw: str) -> str:
@@ -49,52 +52,37 @@ def _fmt(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def parse_date(text: str, today: date) -> tuple[date | None, str | None]:
-    """Accepts 'today', 'tomorrow', weekday names, 'in 3 days', and ordinary dates."""
-    word = normalise_command(text)
-    if word in ("today", "now"):
-        return today, None
-    if word == "tomorrow":
-        return today + timedelta(days=1), None
-    if word.removeprefix("next ") in _WEEKDAYS:
-        target = _WEEKDAYS.index(word.removeprefix("next "))
-        ahead = (target - today.weekday()) % 7 or 7
-        return today + timedelta(days=ahead), None
-    if match := _IN_N.match(word):
-        n = int(match.group(1))
-        return today + timedelta(days=n * (7 if match.group(2).startswith("week") else 1)), None
-    try:
-        default = datetime.combine(today, time())
-        parsed = dateparser.parse(text, default=default, dayfirst=False, fuzzy=False)
-    except (ValueError, OverflowError, TypeError):
+def parse_date(
+    text: str, today: date, *, day_first: bool = True
+) -> tuple[date | None, str | None]:
+    """Accepts what people write: 'tomorrow', 'friday', 'in 2 wks', '15/12', '3 Dec 2026'.
+
+    The reading itself is bot.understanding.dates (day-first unless ``day_first`` is False);
+    a date that has passed is returned as it is, so a flow can say so (the plan step does).
+    """
+    now_local = datetime.combine(today, time())
+    found = parse_when(text, now_local, day_first=day_first, want_time=False)
+    if found is None:
         return None, "I couldn't read that date. Try something like 2026-12-03 or 'tomorrow'."
-    return parsed.date(), None
+    return found.at.date(), None
 
 
 def parse_datetime(
-    text: str, now_local: datetime, zone: tzinfo
+    text: str, now_local: datetime, zone: tzinfo, *, day_first: bool | None = None
 ) -> tuple[datetime | None, str | None]:
-    """A local date and time; a date alone means 9:00. Returned aware, in the person's zone."""
-    word = normalise_command(text)
-    if word == "now":
-        return now_local.replace(second=0, microsecond=0), None
-    tail = re.search(r"\b(at )?(\d{1,2})(:(\d{2}))?\s*(am|pm)?$", word)
-    day_part = word
-    hour, minute = 9, 0
-    if tail and (tail.group(3) or tail.group(5)):
-        hour = int(tail.group(2)) % 24
-        minute = int(tail.group(4) or 0)
-        if tail.group(5) == "pm" and hour < 12:
-            hour += 12
-        if tail.group(5) == "am" and hour == 12:
-            hour = 0
-        day_part = word[: tail.start()].strip()
-    if day_part:
-        day, _ = parse_date(day_part, now_local.date())
-        if day is None:
-            return None, "I couldn't read that. Try '2026-12-03 14:00' or 'tomorrow 2pm'."
-    else:
-        day = now_local.date()
-    if hour > 23 or minute > 59:
-        return None, "That time doesn't look right. Try '14:00' or '2pm'."
-    return datetime.combine(day, time(hour, minute), tzinfo=zone), None
+    """A local date and time; a date alone means 9:00. Returned aware, in the person's zone.
+
+    Month-first reading ("12/4" is 4 December) follows the zone unless ``day_first`` is given.
+    """
+    if normalise_command(text) == "now":
+        return now_local.astimezone(zone).replace(second=0, microsecond=0), None
+    if day_first is None:
+        day_first = day_first_for(zone_name(zone))
+    local = now_local.astimezone(zone) if now_local.tzinfo else now_local.replace(tzinfo=zone)
+    found = parse_when(text, local, day_first=day_first, want_time=True)
+    if found is None:
+        if looks_like_bad_time(text):
+            return None, "That time doesn't look right. Try '14:00' or '2pm'."
+        return None, "I couldn't read that. Try '2026-12-03 14:00' or 'tomorrow 2pm'."
+    clock = found.at.timetz() if found.has_time else time(9, 0)
+    return datetime.combine(found.at.date(), clock.replace(tzinfo=None), tzinfo=zone), None

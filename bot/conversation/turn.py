@@ -450,7 +450,8 @@ class Turn:
         if kind == "number":
             return inputs.parse_number(text, low, high)
         if kind == "date":
-            day, why = inputs.parse_date(text, self.ctx.today)
+            day_first = inputs.day_first_for(inputs.zone_name(self.ctx.zone))
+            day, why = inputs.parse_date(text, self.ctx.today, day_first=day_first)
             return (day.isoformat() if day else None), why
         if kind == "datetime":
             when, why = inputs.parse_datetime(text, self.ctx.local_now, self.ctx.zone)
