@@ -63,6 +63,53 @@ def shared_encoder() -> Encoder | None:
     return load_encoder()
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What a typed message at a step comes to: the turn carries it out, flows permitting.
+
+    ``kind``: ``check`` (gentle safety check), ``skip``, ``choose`` / ``confirm_choice`` (an
+    offered option), ``start`` / ``switch`` / ``guess`` (another flow), or ``none``.
+    """
+
+    kind: str
+    target: str | None = None
+
+
+def decide(
+    interp: Interpreter,
+    reading: Reading,
+    flow: str,
+    spec: StateSpec,
+    offered: list[Choice],
+    *,
+    home: str,
+    can_skip: bool,
+) -> Decision:
+    """The order of reading a message that matched nothing exactly (README, "How a turn
+    works"): distress, skip, the offered options, then another flow. Kept apart from the turn
+    so the labelled set measures exactly what people get."""
+    if interp.distress(reading):
+        return Decision("check")
+    if can_skip:
+        return Decision("skip", spec.skip)
+    option = interp.option(reading, spec, offered) if offered else None
+    option_risky = option is not None and interp.risky(spec, str(option.name))
+    at_home = flow == home
+    if option is not None and option.level == "act" and not at_home and not option_risky:
+        return Decision("choose", option.name)
+    intent = interp.intent(reading)
+    target = intent.name if intent.name and intent.name != flow else None
+    if target and intent.level == "act":
+        return Decision("start" if at_home else "switch", target)
+    if option is not None and option.level == "act" and not option_risky:
+        return Decision("choose", option.name)
+    if option is not None and option.level != "none":
+        return Decision("confirm_choice", option.name)
+    if target and intent.level == "confirm":
+        return Decision("guess", target)
+    return Decision("none")
+
+
 def load_understanding_data(flows_dir: Path) -> dict[str, list[str]]:
     """Small talk and distress anchors: data beside the flows, editable like them."""
     path = flows_dir / DATA_FILE
@@ -162,6 +209,21 @@ class Interpreter:
         }
         options = [OptionSpec(c.id, c.label, synonyms.get(c.id, ())) for c in offered]
         return self.matcher.match(reading.text, reading.vector, options)
+
+    def risky(self, spec: StateSpec, choice_id: str) -> bool:
+        """Options that must never be taken on a guess: those of a confirm-first flow's
+        steps, and those that lead into one (``forget``, ``export``)."""
+        for choice in spec.choices:
+            if choice.id == choice_id and choice.to.startswith("@"):
+                return self._confirm_first(choice.to[1:])
+        return any(
+            self._confirm_first(f.name) and spec in f.states.values() for f in self.flows.values()
+        )
+
+    def _confirm_first(self, flow: str) -> bool:
+        spec = self.flows.get(flow)
+        understand = getattr(spec, "understand", None)
+        return bool(understand and understand.confirm)
 
     def distress(self, reading: Reading) -> bool:
         return self.distress_detector.concerned(reading.text, reading.vector)

@@ -27,9 +27,22 @@ _CRISIS_PATTERNS: tuple[str, ...] = (
     r"\bdon'?t want to (live|be alive|be here any ?more|wake up)\b",
     r"\bcan'?t go on\b",
     r"\boverdose\b",
-    r"\bnot worth living\b",
+    r"\b(not|isn'?t|no longer) worth living\b",
+    r"\b(not|never) (to )?wake up\b",
+    r"\bbetter off (if i('?m| was| were) (gone|dead|not here)|without me)\b",
+    r"\bif i (just )?(wasn'?t|weren'?t) (here|around|alive)\b",
+    r"\bwant (it all|everything|my life) to (end|stop)\b",
+    r"\b(pills|tablets) (saved|stored|stockpiled|ready)\b|\bstockpil\w* (pills|tablets)\b",
+    r"\bend(ing)? my(self| own life)\b",
+    r"\bdon'?t want to exist\b",
 )
 _CRISIS = re.compile("|".join(f"(?:{p})" for p in _CRISIS_PATTERNS))
+# Already negative in form ("I don't see a reason to live", "no one would notice if I died"):
+# a negation before these makes them more worrying, not less, so it never cancels them.
+_CRISIS_ANYWAY = re.compile(
+    r"\b(point|reason) (of|in|to|for) (living|being alive|stay(ing)? alive|be(ing)? here|go(ing)? on)\b"
+    r"|\b(notice|care|miss me) if i (died|was gone|disappeared|wasn'?t here)\b"
+)
 
 # A negation shortly before the match ("not", "never", "no thoughts of") cancels it.
 _NEGATION = re.compile(
@@ -53,6 +66,8 @@ def _normalise(text: str) -> str:
 def suggests_crisis(text: str) -> bool:
     """True when the message suggests self-harm or crisis and is not plainly negated."""
     norm = _normalise(text)
+    if _CRISIS_ANYWAY.search(norm):
+        return True
     if _BENIGN.search(norm) and not _CRISIS.search(_BENIGN.sub("", norm)):
         return False
     for match in _CRISIS.finditer(norm):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bot.conversation import inputs
 from bot.conversation.context import TurnContext
 from bot.conversation.flows import ENTRY_FLOW, HOME_FLOW, StateSpec
+from bot.conversation.interpret import decide
 from bot.conversation.machine import OPTION_PREFIX
 from bot.conversation.messages import Choice, Inbound, Reply
 from bot.conversation.offers import OFFER_KEY, SUSPENDED_KEY, Offer, typed_choice, yes_or_no
@@ -242,28 +243,29 @@ class Turn:
         options, then another flow's intent; each either acts, asks first, or gives up.
         """
         interp = self.engine.interpreter
-        reading = interp.read(text)
-        if interp.distress(reading):
-            return self._safety_check()
-        if spec.skip and wants_skip(text):
-            return self._enter(spec.skip)
         offered = [] if at_form else choices_for(self.ctx, spec, self.engine.registry)
-        option = interp.option(reading, spec, offered) if offered else None
-        at_home = self.flow == HOME_FLOW
-        if option is not None and option.level == "act" and not at_home:
-            return self._choose_understood(spec, str(option.name), text)
-        intent = interp.intent(reading)
-        target = intent.name if intent.name and intent.name != self.flow else None
-        if target and intent.level == "act":
-            if at_home:
-                return self._start_understood(target, text)
-            return self._offer_switch(target, text)
-        if option is not None and option.level == "act":
-            return self._choose_understood(spec, str(option.name), text)
-        if option is not None and option.level == "confirm":
-            return self._offer_choice(spec, str(option.name), text)
-        if target and intent.level == "confirm":
-            return self._offer_switch(target, text, guess=True)
+        decision = decide(
+            interp,
+            interp.read(text),
+            self.flow,
+            spec,
+            offered,
+            home=HOME_FLOW,
+            can_skip=bool(spec.skip) and wants_skip(text),
+        )
+        kind, target = decision.kind, str(decision.target)
+        if kind == "check":
+            return self._safety_check()
+        if kind == "skip":
+            return self._enter(target)
+        if kind == "choose":
+            return self._choose_understood(spec, target, text)
+        if kind == "start":
+            return self._start_understood(target, text)
+        if kind in ("switch", "guess"):
+            return self._offer_switch(target, text, guess=kind == "guess")
+        if kind == "confirm_choice":
+            return self._offer_choice(spec, target, text)
         if self.welcome_back:
             return self._reprompt(self.msg["welcome_back"])
         return self._reprompt(self.msg["form_hint" if at_form else "not_understood"])
