@@ -126,7 +126,7 @@ def flows() -> None:
 @click.pass_context
 def flows_check(ctx: click.Context, directory: Path | None) -> None:
     """Validate every flow file; exit 1 if anything is wrong."""
-    from bot.conversation.engine import load_checked
+    from bot.conversation.flow_check import errors, load_checked
     from bot.conversation.registry import load_behaviour
 
     settings = _settings(ctx)
@@ -136,8 +136,8 @@ def flows_check(ctx: click.Context, directory: Path | None) -> None:
     flows_, _messages, problems = load_checked(folder, load_behaviour())
     for problem in problems:
         click.echo(str(problem), err=True)
-    if problems:
-        click.echo(f"{len(problems)} problem(s) in {folder}", err=True)
+    if errors(problems):
+        click.echo(f"{len(errors(problems))} problem(s) in {folder}", err=True)
         sys.exit(1)
     states = sum(len(f.states) for f in flows_.values())
     click.echo(f"ok: {len(flows_)} flows, {states} states in {folder}")
@@ -148,7 +148,8 @@ def flows_check(ctx: click.Context, directory: Path | None) -> None:
 @click.pass_context
 def flows_graph(ctx: click.Context, flow: str) -> None:
     """Print a Mermaid state diagram of FLOW."""
-    from bot.conversation.flows import load_flows, mermaid
+    from bot.conversation.flow_graph import mermaid
+    from bot.conversation.flow_loader import load_flows
 
     settings = _settings(ctx)
     loaded, _ = load_flows(settings.flows_dir)

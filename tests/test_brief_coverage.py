@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.conversation.flows import Variant, load_flows
+from bot.conversation.flow_loader import load_flows
+from bot.conversation.flow_spec import Variant
 from bot.conversation.registry import load_behaviour
 
 from .conftest import FLOWS

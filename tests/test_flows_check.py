@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.conversation.engine import load_checked
-from bot.conversation.flows import load_flow, mermaid
+from bot.conversation.flow_check import load_checked
+from bot.conversation.flow_graph import mermaid
+from bot.conversation.flow_loader import load_flow
 from bot.conversation.registry import load_behaviour
 
 from .conftest import FLOWS

@@ -1,13 +1,16 @@
 """Turn what a person typed into clean values: text, numbers, dates, date-times.
 
 Every parser returns ``(value, None)`` or ``(None, why)`` where ``why`` is a short, friendly
-sentence the engine shows before asking again. Nothing here raises on bad input.
+sentence the engine shows before asking again, taken from ``words`` (the system messages in
+``flows/_messages.yaml``: ``number_needed``, ``date_unreadable``, ...). Nothing here raises on
+bad input.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -32,14 +35,16 @@ def normalise_command(text: str) -> str:
     return text
 
 
-def parse_number(text: str, low: float | None, high: float | None) -> tuple[Any, str | None]:
+def parse_number(
+    text: str, low: float | None, high: float | None, words: Mapping[str, str]
+) -> tuple[Any, str | None]:
     match = re.search(r"-?\d+(\.\d+)?", text)
     if not match:
-        return None, "I need a number there."
+        return None, words["number_needed"]
     number = float(match.group())
     value: Any = int(number) if number.is_integer() else number
     if (low is not None and number < low) or (high is not None and number > high):
-        return None, f"Please pick a number from {_fmt(low)} to {_fmt(high)}."
+        return None, words["number_range"].format(low=_fmt(low), high=_fmt(high))
     return value, None
 
 
@@ -49,7 +54,9 @@ def _fmt(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def parse_date(text: str, today: date) -> tuple[date | None, str | None]:
+def parse_date(
+    text: str, today: date, words: Mapping[str, str]
+) -> tuple[date | None, str | None]:
     """Accepts 'today', 'tomorrow', weekday names, 'in 3 days', and ordinary dates."""
     word = normalise_command(text)
     if word in ("today", "now"):
@@ -67,12 +74,12 @@ def parse_date(text: str, today: date) -> tuple[date | None, str | None]:
         default = datetime.combine(today, time())
         parsed = dateparser.parse(text, default=default, dayfirst=False, fuzzy=False)
     except (ValueError, OverflowError, TypeError):
-        return None, "I couldn't read that date. Try something like 2026-12-03 or 'tomorrow'."
+        return None, words["date_unreadable"]
     return parsed.date(), None
 
 
 def parse_datetime(
-    text: str, now_local: datetime, zone: tzinfo
+    text: str, now_local: datetime, zone: tzinfo, words: Mapping[str, str]
 ) -> tuple[datetime | None, str | None]:
     """A local date and time; a date alone means 9:00. Returned aware, in the person's zone."""
     word = normalise_command(text)
@@ -90,11 +97,11 @@ def parse_datetime(
             hour = 0
         day_part = word[: tail.start()].strip()
     if day_part:
-        day, _ = parse_date(day_part, now_local.date())
+        day, _ = parse_date(day_part, now_local.date(), words)
         if day is None:
-            return None, "I couldn't read that. Try '2026-12-03 14:00' or 'tomorrow 2pm'."
+            return None, words["datetime_unreadable"]
     else:
         day = now_local.date()
     if hour > 23 or minute > 59:
-        return None, "That time doesn't look right. Try '14:00' or '2pm'."
+        return None, words["time_unreadable"]
     return datetime.combine(day, time(hour, minute), tzinfo=zone), None
