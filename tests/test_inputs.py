@@ -48,7 +48,9 @@ def test_datetimes_are_local_and_aware() -> None:
     assert parse_datetime("2026-12-01 09:30", now, zone, WORDS)[0] == datetime(
         2026, 12, 1, 9, 30, tzinfo=zone
     )
-    assert parse_datetime("friday", now, zone, WORDS)[0] == datetime(2026, 11, 27, 9, 0, tzinfo=zone)
+    assert parse_datetime("friday", now, zone, WORDS)[0] == datetime(
+        2026, 11, 27, 9, 0, tzinfo=zone
+    )
     assert parse_datetime("whenever", now, zone, WORDS)[0] is None
 
 

@@ -32,6 +32,7 @@ from bot.storage.models import Conversation, ProcessedEvent, User
 
 log = logging.getLogger(__name__)
 
+
 class FlowsInvalid(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))

@@ -54,9 +54,7 @@ def _fmt(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def parse_date(
-    text: str, today: date, words: Mapping[str, str]
-) -> tuple[date | None, str | None]:
+def parse_date(text: str, today: date, words: Mapping[str, str]) -> tuple[date | None, str | None]:
     """Accepts 'today', 'tomorrow', weekday names, 'in 3 days', and ordinary dates."""
     word = normalise_command(text)
     if word in ("today", "now"):

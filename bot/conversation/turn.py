@@ -197,9 +197,7 @@ class Turn:
                 continue
             if fld.kind == "choice":
                 ids = {o.id for o in fld.options}
-                value, why = (
-                    (text, None) if text in ids else (None, self.msg["field_pick_option"])
-                )
+                value, why = (text, None) if text in ids else (None, self.msg["field_pick_option"])
             else:
                 value, why = self._parse(fld.kind, text, fld.max_length, None, None)
             if why:
@@ -230,9 +228,7 @@ class Turn:
             day, why = inputs.parse_date(text, self.ctx.today, self.msg)
             return (day.isoformat() if day else None), why
         if kind == "datetime":
-            when, why = inputs.parse_datetime(
-                text, self.ctx.local_now, self.ctx.zone, self.msg
-            )
+            when, why = inputs.parse_datetime(text, self.ctx.local_now, self.ctx.zone, self.msg)
             return (when.isoformat() if when else None), why
         return text, None
 
