@@ -107,9 +107,9 @@ def chat(ctx: click.Context, user: str, db_url: str | None, now: str | None) -> 
     settings = _settings(ctx)
     engine = _engine(settings, db_url, now)
     key = user_key(user)
-    console = Console(engine.handle, key)
+    console = Console(engine.handle, key, goodbye=engine.messages["console_bye"])
     if console.interactive:
-        console.write("Rebound, in your terminal. Type /quit to leave; your progress is saved.\n")
+        console.write(engine.messages["console_hello"] + "\n")
     from bot.reminders.cli import chat_reminders
 
     with chat_reminders(engine, console) as shown:  # due reminders are printed into the chat

@@ -72,6 +72,7 @@ REQUIRED_MESSAGES = (
     "datetime_unreadable",
     "time_unreadable",
     # the terminal
+    "console_hello",
     "console_bye",
     # Slack's App Home
     "home_title",

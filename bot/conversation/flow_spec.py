@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping
+import string
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
@@ -97,6 +98,44 @@ def _non_empty(text: str) -> str:
     if not text.strip():
         raise PydanticCustomError("empty_text", "must be non-empty text")
     return text
+
+
+def template(*names: str) -> AfterValidator:
+    """Text whose ``{placeholders}`` may only be ``names`` (for the data files' templates)."""
+
+    def check(text: str) -> str:
+        try:
+            used = {n for _, n, _, _ in string.Formatter().parse(text) if n}
+        except ValueError as exc:
+            why = {"why": str(exc)}
+            raise PydanticCustomError("template", "malformed template ({why})", why) from None
+        for bad in sorted(used - set(names)):
+            known = ", ".join(names) or "none"
+            raise PydanticCustomError(
+                "template",
+                "unknown placeholder {{{bad}}} (this text can use: {known})",
+                {"bad": bad, "known": known},
+            )
+        return text
+
+    return AfterValidator(check)
+
+
+def one_of(known: Collection[str], what: str) -> AfterValidator:
+    """A name that must be in ``known`` (a theme, a reminder kind), with the closest suggested."""
+
+    def check(name: str) -> str:
+        if name not in known:
+            guess = closest(name, set(known))
+            hint = f" — did you mean {guess!r}?" if guess else f" (known: {', '.join(known)})"
+            raise PydanticCustomError(
+                "unknown_name",
+                "unknown {what} {name!r}{hint}",
+                {"what": what, "name": name, "hint": hint},
+            )
+        return name
+
+    return AfterValidator(check)
 
 
 Text = StrictStr
