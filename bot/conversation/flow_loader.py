@@ -57,7 +57,7 @@ def _where(loc: tuple[Any, ...]) -> str:
 def _describe(err: dict[str, Any]) -> list[str]:
     kind, path = err["type"], _where(tuple(err["loc"]))
     if kind == "unknown_key":
-        messages = str(err["ctx"]["found"]).split("; ")
+        messages = [str(err["msg"])]
     elif kind == "string_type":
         got = err["input"]
         hint = " (put it in quotes)" if isinstance(got, bool | int | float) else ""

@@ -28,14 +28,16 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    ModelWrapValidatorHandler,
     StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
     Tag,
+    ValidationError,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bot.conversation import messages as neutral
 
@@ -113,8 +115,8 @@ def template(*names: str) -> AfterValidator:
             known = ", ".join(names) or "none"
             raise PydanticCustomError(
                 "template",
-                "unknown placeholder {{{bad}}} (this text can use: {known})",
-                {"bad": bad, "known": known},
+                "unknown placeholder {bad} (this text can use: {known})",
+                {"bad": "{" + bad + "}", "known": known},
             )
         return text
 
@@ -130,8 +132,8 @@ def one_of(known: Collection[str], what: str) -> AfterValidator:
             hint = f" — did you mean {guess!r}?" if guess else f" (known: {', '.join(known)})"
             raise PydanticCustomError(
                 "unknown_name",
-                "unknown {what} {name!r}{hint}",
-                {"what": what, "name": name, "hint": hint},
+                "unknown {what} {name}{hint}",
+                {"what": what, "name": repr(name), "hint": hint},
             )
         return name
 
@@ -161,20 +163,45 @@ class Strict(BaseModel):
         keys = {f.alias or name for name, f in cls.model_fields.items()}
         return frozenset(keys - cls._internal)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _no_unknown_keys(cls, data: Any) -> Any:
+    def _no_unknown_keys(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        """Report every unknown key (with the closest known one) and every other mistake.
+
+        The known keys are validated as usual; the unknown ones become errors of their own,
+        so one typo does not hide the mistakes next to it.
+        """
         if not isinstance(data, dict):
-            return data
+            return handler(data)
         known = cls.yaml_keys()
-        bad = [k for k in data if not isinstance(k, str) or (k not in known | cls._internal)]
-        if bad:
-            found = [
-                unknown_key_message(k, known) if isinstance(k, str) else f"key {k!r} must be text"
-                for k in bad
-            ]
-            raise PydanticCustomError("unknown_key", "{found}", {"found": "; ".join(found)})
-        return data
+        bad = [k for k in data if not isinstance(k, str) or k not in known | cls._internal]
+        if not bad:
+            return handler(data)
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "unknown_key",
+                    unknown_key_message(k, known)
+                    if isinstance(k, str)
+                    else f"key {k!r} must be text",
+                ),
+                loc=(),
+                input=data[k],
+            )
+            for k in bad
+        ]
+        try:
+            handler({k: v for k, v in data.items() if k not in bad})
+        except ValidationError as exc:
+            errors += [_again(e) for e in exc.errors(include_url=False)]
+        raise ValidationError.from_exception_data(cls.__name__, errors)
+
+
+def _again(err: Any) -> InitErrorDetails:
+    """A nested error, re-raised with the unknown-key errors of its parent."""
+    return InitErrorDetails(
+        type=PydanticCustomError(err["type"], err["msg"]), loc=err["loc"], input=err["input"]
+    )
 
 
 class Variant(Strict):
