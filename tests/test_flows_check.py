@@ -330,10 +330,12 @@ def test_understanding_keys_load_from_fixture_flows(tmp_path: Path) -> None:
     folder = _fixture_dir(tmp_path)
     assert _fixture_problems(folder) == []
     demo = load_flow(folder / "demo.yaml")
-    assert demo.understand.label == "try the demo"
+    assert demo.understand is not None and demo.understand.label == "try the demo"
     assert "show me the demo" in demo.understand.examples and not demo.understand.confirm
     assert demo.states["pick"].choices[0].synonyms == ("scarlet", "crimson")
-    assert load_flow(folder / "tick.yaml").understand.confirm is True
+    tick = load_flow(folder / "tick.yaml").understand
+    assert tick is not None and tick.confirm is True
+    assert load_flow(folder / "home.yaml").understand is None
 
 
 @pytest.mark.parametrize(

@@ -265,7 +265,8 @@ def _across_flows(flows: dict[str, FlowSpec]) -> list[Problem]:
                 )
                 problems.append(Problem(flow.file, None, message))
             commands[command] = flow.file
-        for example in {normalise_command(e) for e in flow.understand.examples}:
+        understand = flow.understand
+        for example in {normalise_command(e) for e in (understand.examples if understand else ())}:
             if example in examples and examples[example] != flow.file:
                 message = f"example {example!r} also used by {examples[example]}"
                 problems.append(Problem(flow.file, None, message, "warning"))

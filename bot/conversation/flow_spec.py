@@ -352,6 +352,8 @@ class StateSpec(Strict):
     next: tuple[NextSpec, ...] = ()
     end: StrictBool = False
     back: StrictBool = True
+    # Where typing "skip" (or "pass", "can we skip this?") goes from a choice step.
+    skip: Text | None = None
     note: Text = ""  # a comment for whoever edits the flow; never shown
 
     @model_validator(mode="before")
@@ -384,13 +386,15 @@ class StateSpec(Strict):
 
     def targets(self) -> list[str]:
         out = [c.to for c in self.choices] + [n.to for n in self.next]
+        if self.skip:
+            out.append(self.skip)
         for spec in (self.options, self.input, self.form):
             if spec is not None:
                 out.append(spec.to)
         return out
 
 
-class Understand(Strict):
+class UnderstandSpec(Strict):
     """How free text can start a flow: read by the understanding step, checked here."""
 
     label: NonEmpty | None = None  # short, for "Did you mean: ...?"
@@ -410,7 +414,7 @@ class FlowSpec(Strict):
     slots: tuple[Text, ...] = ()
     renamed: dict[Text, Text] = Field(default_factory=dict)
     description: Text = ""  # for whoever edits the flow; never shown
-    understand: Understand = Understand()
+    understand: UnderstandSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
