@@ -379,3 +379,12 @@ def test_shared_example_and_shared_synonym_are_warnings(tmp_path: Path) -> None:
     assert all(p.level == "warning" for p in problems)
     result = CliRunner().invoke(main, ["flows", "check", str(folder)])
     assert result.exit_code == 0 and "warning:" in result.output
+
+
+def test_not_turns_a_condition_around() -> None:
+    from bot.conversation.flow_spec import condition_holds
+
+    conditions = {"is_on": lambda ctx: ctx["on"]}
+    assert condition_holds("is_on", conditions, {"on": True})
+    assert not condition_holds("not is_on", conditions, {"on": True})
+    assert condition_holds("not is_on", conditions, {"on": False})
