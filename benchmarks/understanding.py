@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from bot.conversation.flows import FlowSpec, load_flows
+from bot.conversation.flow_loader import load_flows
+from bot.conversation.flow_spec import FlowSpec
 from bot.conversation.interpret import Interpreter, decide, load_understanding_data
 from bot.conversation.messages import Choice
 from bot.conversation.safety import suggests_crisis

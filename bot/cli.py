@@ -108,9 +108,9 @@ def chat(ctx: click.Context, user: str, db_url: str | None, now: str | None) -> 
     settings = _settings(ctx)
     engine = _engine(settings, db_url, now)
     key = user_key(user)
-    console = Console(engine.handle, key)
+    console = Console(engine.handle, key, goodbye=engine.messages["console_bye"])
     if console.interactive:
-        console.write("Rebound, in your terminal. Type /quit to leave; your progress is saved.\n")
+        console.write(engine.messages["console_hello"] + "\n")
     from bot.reminders.cli import chat_reminders
 
     with chat_reminders(engine, console) as shown:  # due reminders are printed into the chat
@@ -127,7 +127,7 @@ def flows() -> None:
 @click.pass_context
 def flows_check(ctx: click.Context, directory: Path | None) -> None:
     """Validate every flow file; exit 1 if anything is wrong."""
-    from bot.conversation.engine import load_checked
+    from bot.conversation.flow_check import errors, load_checked
     from bot.conversation.registry import load_behaviour
 
     settings = _settings(ctx)
@@ -137,8 +137,8 @@ def flows_check(ctx: click.Context, directory: Path | None) -> None:
     flows_, _messages, problems = load_checked(folder, load_behaviour())
     for problem in problems:
         click.echo(str(problem), err=True)
-    if problems:
-        click.echo(f"{len(problems)} problem(s) in {folder}", err=True)
+    if errors(problems):
+        click.echo(f"{len(errors(problems))} problem(s) in {folder}", err=True)
         sys.exit(1)
     states = sum(len(f.states) for f in flows_.values())
     click.echo(f"ok: {len(flows_)} flows, {states} states in {folder}")
@@ -149,7 +149,8 @@ def flows_check(ctx: click.Context, directory: Path | None) -> None:
 @click.pass_context
 def flows_graph(ctx: click.Context, flow: str) -> None:
     """Print a Mermaid state diagram of FLOW."""
-    from bot.conversation.flows import load_flows, mermaid
+    from bot.conversation.flow_graph import mermaid
+    from bot.conversation.flow_loader import load_flows
 
     settings = _settings(ctx)
     loaded, _ = load_flows(settings.flows_dir)

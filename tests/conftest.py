@@ -23,6 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"
 
 
+def copy_system_files(folder: Path) -> None:
+    """Copy the files every flows folder needs (``_messages.yaml``, the data files) into one."""
+    for path in FLOWS.glob("_*.yaml"):
+        shutil.copy(path, folder / path.name)
+
+
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail any test that tries to reach a host other than this machine."""

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.conversation.flows import Variant, load_flows
+from bot.conversation.flow_loader import load_flows
+from bot.conversation.flow_spec import Variant
 from bot.conversation.registry import load_behaviour
 
 from .conftest import FLOWS
@@ -95,12 +96,15 @@ def test_brief_bullet_has_a_plan_action(bullet: str) -> None:
 
 def test_feedback_email_asks_what_went_well_and_offers_a_call() -> None:
     from bot.coaching.feedback import draft_email
+    from bot.coaching.templates import Templates
+    from bot.conversation.flow_loader import load_yaml
 
-    text = draft_email("Acme", "Analyst", "Priya", ["my SQL answer"], "Sam", second=False)
+    words = Templates.model_validate(load_yaml(FLOWS / "_templates.yaml"))
+    text = draft_email(words, "Acme", "Analyst", "Priya", ["my SQL answer"], "Sam", second=False)
     assert "- what went well in my interview" in text and "done better" in text
     assert "short call at a time that suits you" in text
     assert "Dear Priya," in text and "- my SQL answer" in text and text.endswith("Sam")
-    again = draft_email("Acme", "Analyst", "", ["SQL depth"], "Sam", second=True)
+    again = draft_email(words, "Acme", "Analyst", "", ["SQL depth"], "Sam", second=True)
     assert again.startswith("Subject:") and "Hello," in again and "- SQL depth" in again
 
 

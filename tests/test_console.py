@@ -18,7 +18,14 @@ from .conftest import ROOT
 
 def test_scripted_console_numbers_choices_and_echoes(engine: Engine) -> None:
     out = io.StringIO()
-    console = Console(engine.handle, user_key("sam"), io.StringIO("1\n/quit\n"), out, False)
+    console = Console(
+        engine.handle,
+        user_key("sam"),
+        io.StringIO("1\n/quit\n"),
+        out,
+        False,
+        goodbye=engine.messages["console_bye"],
+    )
     console.run(engine.resume(user_key("sam")))
     text = out.getvalue()
     assert "  1. Yes, that's right" in text

@@ -18,6 +18,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.conversation.flow_check import load_messages
 from bot.conversation.inputs import parse_date, parse_datetime
 from bot.understanding.dates import (
     When,
@@ -169,20 +170,26 @@ def test_bad_times_are_told_apart() -> None:
     assert not looks_like_bad_time("15/12")
 
 
+WORDS = load_messages(Path(__file__).resolve().parent.parent / "flows")[0]
+
+
 def test_inputs_use_the_reader() -> None:
     """parse_date / parse_datetime keep their (value, why) contract on the new reader."""
-    assert parse_date("05/12", date(2026, 12, 1)) == (date(2026, 12, 5), None)
-    assert parse_date("12/4", date(2026, 12, 1), day_first=False) == (date(2026, 12, 4), None)
-    assert parse_date("end of the month", date(2026, 12, 1)) == (date(2026, 12, 31), None)
-    assert parse_datetime("next Friday afternoon", NOW, LONDON) == (
+    assert parse_date("05/12", date(2026, 12, 1), WORDS) == (date(2026, 12, 5), None)
+    assert parse_date("12/4", date(2026, 12, 1), WORDS, day_first=False) == (
+        date(2026, 12, 4),
+        None,
+    )
+    assert parse_date("end of the month", date(2026, 12, 1), WORDS) == (date(2026, 12, 31), None)
+    assert parse_datetime("next Friday afternoon", NOW, LONDON, WORDS) == (
         datetime(2026, 12, 4, 14, 0, tzinfo=LONDON),
         None,
     )
-    assert parse_datetime("in 2 wks", NOW, LONDON) == (
+    assert parse_datetime("in 2 wks", NOW, LONDON, WORDS) == (
         datetime(2026, 12, 15, 9, 0, tzinfo=LONDON),
         None,
     )
-    value, why = parse_datetime("tomorrow 25:00", NOW, LONDON)
+    value, why = parse_datetime("tomorrow 25:00", NOW, LONDON, WORDS)
     assert value is None and why is not None and "time" in why
 
 
@@ -190,9 +197,10 @@ def test_inputs_use_the_reader() -> None:
 @given(st.text(max_size=200))
 def test_any_text_gives_none_or_an_aware_plausible_moment(text: str) -> None:
     for found in (parse_when(text, NOW, want_time=True), find_when(text, NOW)):
-        assert found is None or (
-            found.at.tzinfo is LONDON and 2025 <= found.at.year <= 2029
-        ), (text, found)
+        assert found is None or (found.at.tzinfo is LONDON and 2025 <= found.at.year <= 2029), (
+            text,
+            found,
+        )
 
 
 @settings(max_examples=150, deadline=None)

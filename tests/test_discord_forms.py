@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from bot.config import load_settings
 from bot.conversation.engine import Engine
 from bot.storage.db import Database
 
-from .conftest import FLOWS, Clock
+from .conftest import Clock, copy_system_files
 from .fakes.discord_driver import DiscordDriver, DiscordHarness
 
 FLOW_FILES = {
@@ -71,7 +70,7 @@ ANSWERS = {"f1": "a", "f2": "b", "f3": "c", "f4": "d", "f5": "e", "f6": "", "f7"
 def harness(db: Database, tmp_path: Path, clock: Clock) -> Iterator[DiscordHarness]:
     folder = tmp_path / "flows"
     folder.mkdir()
-    shutil.copy(FLOWS / "_messages.yaml", folder / "_messages.yaml")
+    copy_system_files(folder)
     for name, text in FLOW_FILES.items():
         (folder / name).write_text(text)
     settings = load_settings(None, flows_dir=str(folder), data_dir=str(tmp_path / "out"))

@@ -13,9 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.understanding import HashingEncoder, MiniLMEncoder, load_encoder
 from bot.understanding import encoder as encoder_module
-from bot.understanding.encoder import ModelUnavailable, package_model_dir, sha256_verified
+from bot.understanding.encoder import (
+    HashingEncoder,
+    MiniLMEncoder,
+    ModelUnavailable,
+    load_encoder,
+    package_model_dir,
+    sha256_verified,
+)
 
 GOLDEN = Path(__file__).parent / "fixtures" / "encoder_golden.json"
 LOGGER = "bot.understanding.encoder"
@@ -191,7 +197,7 @@ def test_hashing_encoder_is_deterministic_normalised_and_spelling_aware() -> Non
 
 def test_hashing_encoder_agrees_across_processes() -> None:
     """Stable hashing (crc32, not ``hash``), so fixtures built from it never drift."""
-    code = ("from bot.understanding import HashingEncoder; "
+    code = ("from bot.understanding.encoder import HashingEncoder; "
             "print(HashingEncoder().encode(['skip this'])[0].round(6).tolist())")  # fmt: skip
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True)  # fmt: skip

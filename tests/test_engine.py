@@ -15,7 +15,7 @@ from bot.conversation.messages import Inbound, UserKey
 from bot.storage.db import Database
 from bot.storage.models import Conversation, User
 
-from .conftest import FLOWS, Clock, EngineDriver
+from .conftest import Clock, EngineDriver, copy_system_files
 from .fixtures import demo_behaviour
 
 FIXTURE_FLOWS = Path(__file__).resolve().parent / "fixtures" / "flows"
@@ -25,7 +25,7 @@ FIXTURE_FLOWS = Path(__file__).resolve().parent / "fixtures" / "flows"
 def demo_settings(tmp_path: Path) -> Settings:
     folder = tmp_path / "flows"
     shutil.copytree(FIXTURE_FLOWS, folder)
-    shutil.copy(FLOWS / "_messages.yaml", folder / "_messages.yaml")
+    copy_system_files(folder)
     return load_settings(None, flows_dir=str(folder), data_dir=str(tmp_path / "out"))
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from bot.storage.db import Database
 from bot.storage.models import Conversation, ThemeTag, User
 
-from .conftest import ROOT
+from .conftest import ROOT, copy_system_files
 from .test_engine import FIXTURE_FLOWS  # noqa: F401  (same fixture flows)
 
 TICKER = """
@@ -71,11 +71,9 @@ def test_sigkill_mid_turn_leaves_no_half_turn(fault_db: Database, tmp_path: Path
     db = fault_db
     import shutil
 
-    from .conftest import FLOWS
-
     flows = tmp_path / "flows"
     shutil.copytree(Path(__file__).parent / "fixtures" / "flows", flows)
-    shutil.copy(FLOWS / "_messages.yaml", flows / "_messages.yaml")
+    copy_system_files(flows)
     url = str(db.url.render_as_string(hide_password=False))
     code = TICKER.format(root=str(ROOT), url=url, flows=str(flows))
     rng = random.Random(run)

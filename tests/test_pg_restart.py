@@ -33,7 +33,7 @@ from bot.conversation.messages import Inbound, UserKey
 from bot.storage.db import Database
 from bot.storage.models import Conversation, ThemeTag, User
 
-from .conftest import FLOWS, ROOT
+from .conftest import ROOT, copy_system_files
 from .test_postgres import create_database, drop_database
 
 PG_URL = os.environ.get("REBOUND_TEST_POSTGRES_URL")
@@ -188,7 +188,7 @@ def test_restart_under_load_loses_no_answered_turn(
 
     flows = tmp_path / "flows"
     shutil.copytree(Path(__file__).parent / "fixtures" / "flows", flows)
-    shutil.copy(FLOWS / "_messages.yaml", flows / "_messages.yaml")
+    copy_system_files(flows)
     engine = Engine(Database(fresh_url), load_settings(None, flows_dir=str(flows)))
     people = [UserKey("slack", "T1", f"p{p}") for p in range(PEOPLE)]
     for person in people:  # each person starts on the tick flow, one row already counted

@@ -24,7 +24,7 @@ from bot.conversation.messages import Inbound, UserKey
 from bot.storage.db import Database, open_database
 from bot.storage.models import Conversation, User
 
-from .conftest import FLOWS
+from .conftest import copy_system_files
 
 PG_URL = os.environ.get("REBOUND_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="REBOUND_TEST_POSTGRES_URL is not set")
@@ -60,7 +60,7 @@ def pg_url() -> Iterator[str]:
 def _demo_settings(folder: Path):  # type: ignore[no-untyped-def]
     if not folder.exists():
         shutil.copytree(FIXTURE_FLOWS, folder)
-        shutil.copy(FLOWS / "_messages.yaml", folder / "_messages.yaml")
+        copy_system_files(folder)
     return load_settings(None, flows_dir=str(folder), data_dir=str(folder / "out"))
 
 

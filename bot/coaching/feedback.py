@@ -11,6 +11,7 @@ import re
 
 from bot.coaching.interviews import own_interview
 from bot.coaching.reminders_link import plan_feedback_follow_up
+from bot.coaching.templates import Templates, greeting, templates
 from bot.coaching.themes import tag_text
 from bot.conversation.context import TurnContext
 from bot.conversation.registry import action, condition, option_provider
@@ -23,30 +24,21 @@ def _points(text: str) -> list[str]:
 
 
 def draft_email(
-    company: str, role: str, interviewer: str, points: list[str], name: str, second: bool
+    words: Templates,
+    company: str,
+    role: str,
+    interviewer: str,
+    points: list[str],
+    name: str,
+    second: bool,
 ) -> str:
-    greeting = f"Dear {interviewer}," if interviewer else "Hello,"
-    if second:
-        opening = (
-            f"Thank you for getting back to me about the {role} role; I appreciate it. "
-            "If you have a moment, a little more detail would help me a great deal, "
-            "in particular:"
-        )
-        asks = points or ["one thing I could do differently next time"]
-        close = "Even a line or two would be really useful."
-    else:
-        opening = (
-            f"Thank you for the chance to interview for the {role} role at {company}, and for "
-            "letting me know your decision. I enjoyed learning about the team. To help me "
-            "improve, I'd be grateful for any feedback you can share, in particular:"
-        )
-        asks = ["what went well in my interview", "what I could have done better", *points]
-        close = "If it's easier, I'd be glad to have a short call at a time that suits you."
+    """The draft, from ``flows/_templates.yaml``: the wording is there, the choices here."""
+    email = words.feedback_second if second else words.feedback_first
+    asks = [*email.always_ask, *points] or list(email.if_none)
     body = "\n".join(f"- {_lower_first(a)}" for a in dict.fromkeys(asks))
-    return (
-        f"Subject: Feedback on my interview for {role}\n\n{greeting}\n\n{opening}\n{body}\n\n"
-        f"{close}\n\nThank you again for your time.\n\nKind regards,\n{name}"
-    )
+    return email.text.format(
+        greeting=greeting(words, interviewer), role=role, company=company, asks=body, name=name
+    ).rstrip("\n")
 
 
 def _lower_first(text: str) -> str:
@@ -60,13 +52,22 @@ def _lower_first(text: str) -> str:
 @action("draft_feedback_email", provides=["draft"])
 def draft_feedback_email(ctx: TurnContext) -> None:
     interview = own_interview(ctx)
-    company = interview.company if interview else str(ctx.slots.get("company") or "the company")
-    role = interview.role if interview else str(ctx.slots.get("role") or "the role")
+    words = templates(ctx)
+    company = interview.company if interview else str(ctx.slots.get("company") or "")
+    role = interview.role if interview else str(ctx.slots.get("role") or "")
     who = str(ctx.slots.get("interviewer") or (interview.interviewer if interview else "") or "")
     second = bool(ctx.slots.get("_second_request"))
     points = _points(str(ctx.slots.get("points") or ""))
-    name = ctx.user.display_name or "[your name]"
-    ctx.slots["draft"] = draft_email(company, role, who, points, name, second)
+    name = ctx.user.display_name or words.unnamed
+    ctx.slots["draft"] = draft_email(
+        words,
+        company or words.some_company,
+        role or words.some_role,
+        who,
+        points,
+        name,
+        second,
+    )
 
 
 @action("save_feedback_request", provides=["feedback_id"])

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 
 from bot.coaching.reminders_link import plan_interview_reminders, stop_interview_reminders
+from bot.coaching.templates import greeting, templates
 from bot.coaching.themes import tag_text
 from bot.conversation.context import TurnContext
 from bot.conversation.registry import action, condition, option_provider
@@ -202,11 +203,9 @@ def draft_follow_up_note(ctx: TurnContext) -> None:
     interview = own_interview(ctx)
     if interview is None:
         return
-    greeting = f"Dear {interview.interviewer}," if interview.interviewer else "Hello,"
-    name = ctx.user.display_name or "[your name]"
-    ctx.slots["nudge"] = (
-        f"Subject: {interview.role} interview: following up\n\n{greeting}\n\n"
-        f"I hope you're well. I wanted to follow up on my interview for the {interview.role} "
-        f"role. I'm still very interested, and I'd be grateful for any update on the timeline "
-        f"when you have one.\n\nThank you,\n{name}"
-    )
+    words = templates(ctx)
+    ctx.slots["nudge"] = words.follow_up.format(
+        greeting=greeting(words, interview.interviewer),
+        role=interview.role,
+        name=ctx.user.display_name or words.unnamed,
+    ).rstrip("\n")

@@ -9,29 +9,56 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
-import yaml
+from pydantic import RootModel
 from sqlalchemy import func, select
 
 from bot.coaching.reminders_link import plan_action_reminder
-from bot.coaching.themes import recent_rejections
+from bot.coaching.themes import THEME_NAMES, recent_rejections
 from bot.conversation.context import TurnContext
-from bot.conversation.registry import action, condition, option_provider
+from bot.conversation.flow_loader import load_yaml
+from bot.conversation.flow_spec import NonEmpty, Strict, one_of
+from bot.conversation.registry import action, condition, data_file, option_provider, uses_messages
 from bot.storage.models import PlanAction, ThemeTag, owned
 
 MAX_NEW = 3
+CATALOGUE_FILE = "_catalogue.yaml"
 
 
-@cache
-def _catalogue(path: Path) -> dict[str, dict[str, Any]]:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+class CatalogueItem(Strict):
+    """One development action the plan step can suggest."""
+
+    title: NonEmpty
+    tip: NonEmpty
+    themes: tuple[Annotated[str, one_of(tuple(THEME_NAMES), "theme")], ...] = ()
 
 
-def catalogue(ctx: TurnContext) -> dict[str, dict[str, Any]]:
-    return _catalogue(Path(ctx.settings.flows_dir) / "_catalogue.yaml")
+class Catalogue(RootModel[dict[str, CatalogueItem]]):
+    """``flows/_catalogue.yaml``: key -> item, in the order ties are broken."""
+
+
+data_file(CATALOGUE_FILE, Catalogue)
+uses_messages(
+    "plan_default_title",
+    "plan_empty",
+    "plan_item",
+    "plan_item_due",
+    "careers_links",
+    "careers_none",
+)
+
+
+@lru_cache(maxsize=4)
+def _catalogue(path: Path, mtime: float) -> dict[str, CatalogueItem]:
+    return Catalogue.model_validate(load_yaml(path)).root
+
+
+def catalogue(ctx: TurnContext) -> dict[str, CatalogueItem]:
+    path = Path(ctx.settings.flows_dir) / CATALOGUE_FILE
+    return _catalogue(path, path.stat().st_mtime)
 
 
 def ranked(ctx: TurnContext) -> list[str]:
@@ -45,7 +72,7 @@ def ranked(ctx: TurnContext) -> list[str]:
     weights = Counter(t.theme for t in {(t.theme, t.interview_id): t for t in tags}.values())
     scores: dict[str, float] = {}
     for key, item in items.items():
-        scores[key] = sum(weights[t] for t in item.get("themes", []))
+        scores[key] = sum(weights[t] for t in item.themes)
     if (ctx.slot_int("intensity") or 0) >= 4 or ctx.slots.get("feeling") == "doubting":
         scores["self_care"] = max(scores.values(), default=0) + 0.5
     order = list(items)
@@ -56,14 +83,14 @@ def ranked(ctx: TurnContext) -> list[str]:
 def suggested_actions(ctx: TurnContext) -> list[tuple[str, str]]:
     taken = set(ctx.slots.get("_picked") or [])
     items = catalogue(ctx)
-    return [(k, items[k]["title"]) for k in ranked(ctx) if k not in taken][:5]
+    return [(k, items[k].title) for k in ranked(ctx) if k not in taken][:5]
 
 
 @action("describe_action", provides=["action_title", "action_tip"])
 def describe_action(ctx: TurnContext) -> None:
-    item = catalogue(ctx).get(str(ctx.slots.get("action_kind")), {})
-    ctx.slots["action_title"] = item.get("title", "Your next step")
-    ctx.slots["action_tip"] = item.get("tip", "")
+    item = catalogue(ctx).get(str(ctx.slots.get("action_kind")))
+    ctx.slots["action_title"] = item.title if item else ctx.text("plan_default_title")
+    ctx.slots["action_tip"] = item.tip if item else ""
 
 
 @action("save_plan_action", provides=["plan_count"])
@@ -77,7 +104,7 @@ def save_plan_action(ctx: TurnContext) -> None:
         user_id=ctx.user.id,
         interview_id=ctx.slot_int("interview_id"),
         kind=kind,
-        title=item["title"],
+        title=item.title,
         due_on=date.fromisoformat(due) if due else None,
         created_at=ctx.now,
     )
@@ -106,8 +133,13 @@ def describe_plan(ctx: TurnContext) -> None:
         .where(PlanAction.user_id == ctx.user.id, PlanAction.status == "open")
         .order_by(PlanAction.due_on.nulls_last(), PlanAction.id)
     ).all()
-    lines = [f"• {r.title}" + (f" (by {r.due_on:%a %d %b})" if r.due_on else "") for r in rows]
-    ctx.slots["plan_text"] = "\n".join(lines) or "Nothing yet."
+    lines = [
+        ctx.text("plan_item_due", title=r.title, due=f"{r.due_on:%a %d %b}")
+        if r.due_on
+        else ctx.text("plan_item", title=r.title)
+        for r in rows
+    ]
+    ctx.slots["plan_text"] = "\n".join(lines) or ctx.text("plan_empty")
 
 
 @condition("has_open_plan")
@@ -157,7 +189,7 @@ def mark_action_done(ctx: TurnContext) -> None:
 def careers_links(ctx: TurnContext) -> None:
     links = ctx.settings.coaching.careers_links
     ctx.slots["careers_text"] = (
-        "Your careers service: " + "; ".join(f"{link.name}: {link.url}" for link in links)
+        ctx.text("careers_links", links="; ".join(f"{link.name}: {link.url}" for link in links))
         if links
-        else "If you're a student or graduate, your university's careers service is a good start."
+        else ctx.text("careers_none")
     )

@@ -16,8 +16,10 @@ from typing import Any
 from sqlalchemy import delete, inspect, select
 
 from bot.conversation.context import TurnContext
-from bot.conversation.registry import action
+from bot.conversation.registry import action, uses_messages
 from bot.storage.models import PERSONAL_TABLES, Conversation, User
+
+uses_messages("export_sent", "export_empty")
 
 
 def _row(obj: Any) -> dict[str, Any]:
@@ -54,8 +56,8 @@ def export_data(ctx: TurnContext) -> None:
     ctx.slots["export_path"] = str(path)
     counts = {k: len(v) for k, v in data.items() if isinstance(v, list) and v}
     ctx.slots["export_counts"] = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items())
-    ctx.slots["export_counts"] = ctx.slots["export_counts"] or "no records yet"
-    ctx.say("Here is everything I hold about you, as JSON.", file=str(path))
+    ctx.slots["export_counts"] = ctx.slots["export_counts"] or ctx.text("export_empty")
+    ctx.say(ctx.text("export_sent"), file=str(path))
 
 
 @action("forget_user")

@@ -14,10 +14,18 @@ from sqlalchemy import select
 from bot.coaching.themes import THEME_NAMES
 from bot.conversation.context import TurnContext
 from bot.conversation.messages import Image
-from bot.conversation.registry import action
+from bot.conversation.registry import action, uses_messages
 from bot.storage.models import FeelingEntry, Interview, PlanAction, ThemeTag
 
 OUTCOME_WORDS = {"pending": "waiting", "offer": "offer", "rejected": "not this time"}
+CHART_WORDS = (
+    "chart_feelings", "chart_check_in", "chart_themes", "chart_themes_none", "chart_outcomes",
+    "chart_waiting", "chart_offer", "chart_rejected", "chart_plan_done", "chart_plan_open",
+)  # fmt: skip
+uses_messages(
+    "progress_interviews", "progress_none_yet", "progress_plan", "progress_plan_empty",
+    "progress_themes", "progress_last", "progress_chart", "progress_chart_alt", *CHART_WORDS,
+)  # fmt: skip
 
 
 @action("progress_report", provides=["progress_text"])
@@ -35,22 +43,34 @@ def progress_report(ctx: TurnContext) -> None:
     done = sum(1 for p in plan if p.status == "done")
     tally = ", ".join(f"{n} {OUTCOME_WORDS.get(k, k)}" for k, n in outcomes.items())
     lines = [
-        f"Interviews logged: {len(interviews)} ({tally or 'none yet'})",
-        f"Plan: {done} of {len(plan)} actions done" if plan else "Plan: nothing yet",
+        ctx.text(
+            "progress_interviews",
+            count=len(interviews),
+            tally=tally or ctx.text("progress_none_yet"),
+        ),
+        ctx.text("progress_plan", done=done, total=len(plan))
+        if plan
+        else ctx.text("progress_plan_empty"),
     ]
     if themes:
         top = ", ".join(f"{THEME_NAMES.get(t, t)} ({n})" for t, n in themes.most_common(3))
-        lines.append(f"Themes so far: {top}")
+        lines.append(ctx.text("progress_themes", top=top))
     if feelings:
-        lines.append(f"Last check-in: {feelings[-1].feeling}, {feelings[-1].intensity or '?'}/5")
+        last = feelings[-1]
+        lines.append(
+            ctx.text("progress_last", feeling=last.feeling, intensity=last.intensity or "?")
+        )
     ctx.slots["progress_text"] = "\n".join(lines)
     if interviews or feelings:
         path = Path(ctx.settings.data_dir) / "charts" / f"progress-{uid}.png"
         path.unlink(missing_ok=True)  # never show last week's picture if drawing fails
         points = [(f.created_at, f.intensity or 0, f.feeling) for f in feelings]
         plan_counts = (done, len(plan) - done)
-        ctx.after_commit.append(lambda: draw_chart(path, points, themes, outcomes, plan_counts))
-        ctx.say("Here's the picture so far.", image=Image(str(path), "Your progress chart"))
+        words = {key: ctx.text(key) for key in CHART_WORDS}
+        ctx.after_commit.append(
+            lambda: draw_chart(path, points, themes, outcomes, plan_counts, words)
+        )
+        ctx.say(ctx.text("progress_chart"), image=Image(str(path), ctx.text("progress_chart_alt")))
 
 
 def draw_chart(
@@ -59,7 +79,9 @@ def draw_chart(
     themes: Counter[str],
     outcomes: Counter[str],
     plan: tuple[int, int],
+    words: dict[str, str],
 ) -> Path:
+    """Draw the three panels; ``words`` are the ``chart_*`` messages (titles and labels)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,22 +101,24 @@ def draw_chart(
         ax.set_xticks(xs)
         ax.margins(x=0.15)
     ax.set_ylim(0, 5.8)
-    ax.set_title("How strongly it hit (1-5)")
-    ax.set_xlabel("check-in")
+    ax.set_title(words["chart_feelings"])
+    ax.set_xlabel(words["chart_check_in"])
     ax = axes[1]
     labels = [THEME_NAMES.get(t, t).split(" ")[0] for t, _ in themes.most_common(5)]
     ax.barh(labels[::-1], [n for _, n in themes.most_common(5)][::-1], color="#e0a040", height=0.5)
-    ax.set_title("Themes that came up")
+    ax.set_title(words["chart_themes"])
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(-0.6, max(len(labels), 4) - 0.4)
     if not themes:
-        ax.text(0.5, 0.5, "none yet", ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, words["chart_themes_none"], ha="center", va="center", transform=ax.transAxes
+        )
     ax = axes[2]
-    names = ["waiting", "offer", "not this time", "plan done", "plan open"]
+    names = [words[k] for k in CHART_WORDS[5:]]
     values = [outcomes.get("pending", 0), outcomes.get("offer", 0), outcomes.get("rejected", 0),
               plan[0], plan[1]]  # fmt: skip
     ax.bar(names, values, color=["#999999", "#3c9c5c", "#c05050", "#3c9c5c", "#bbbbbb"])
-    ax.set_title("Interviews and plan")
+    ax.set_title(words["chart_outcomes"])
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.tick_params(axis="x", labelsize=8, rotation=20)
     fig.tight_layout()

@@ -7,7 +7,7 @@ until the transaction has committed, so a failed turn never leaves a half-sent c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,8 @@ class TurnContext:
     now: datetime
     settings: Settings
     slots: dict[str, Any] = field(default_factory=dict)
+    # The system messages (``flows/_messages.yaml``): every sentence code says comes from here.
+    messages: Mapping[str, str] = field(default_factory=dict)
     extra: list[Reply] = field(default_factory=list)
     # An action asks to pause the conversation here (e.g. "stop for today" in the rejection flow).
     pause_requested: bool = False
@@ -61,6 +63,15 @@ class TurnContext:
     ) -> None:
         """Queue an extra message, shown before the state's own text."""
         self.extra.append(Reply(text=text, choices=choices, image=image, file=file))
+
+    def text(self, key: str, **values: Any) -> str:
+        """The message ``key`` from ``_messages.yaml``, with ``{placeholders}`` from ``values``.
+
+        A key the file lacks is a bug ``rebound flows check`` catches (behaviour modules declare
+        their keys with ``Registry.uses_messages``), so it raises rather than say nothing.
+        """
+        template = self.messages[key]
+        return template.format(**values) if values else template
 
     def slot_int(self, name: str) -> int | None:
         value = self.slots.get(name)

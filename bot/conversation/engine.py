@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -23,15 +22,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bot.coaching.summary import Summary, summarise
 from bot.config import Settings
-from bot.conversation.flows import (
-    ENTRY_FLOW,
-    HOME_FLOW,
-    FlowSpec,
-    Problem,
-    check_flows,
-    load_flows,
-    unwrap,
-)
+from bot.conversation.flow_check import errors, load_checked
+from bot.conversation.flow_spec import Problem
 from bot.conversation.interpret import EncoderSource, Interpreter, load_understanding_data
 from bot.conversation.machine import FlowMachine
 from bot.conversation.messages import Inbound, Reply, UserKey
@@ -41,81 +33,11 @@ from bot.storage.models import Conversation, ProcessedEvent, User
 
 log = logging.getLogger(__name__)
 
-REQUIRED_FLOWS = (HOME_FLOW, ENTRY_FLOW)
-MESSAGES_FILE = "_messages.yaml"
-REQUIRED_MESSAGES = (
-    "crisis",
-    "welcome_back",
-    "crisis_return",
-    "paused",
-    "stopped",
-    "help",
-    "not_understood",
-    "form_hint",
-    "too_long",
-    "empty",
-    "stale",
-    "unavailable",
-    "cannot_go_back",
-    "identity",
-    "error",
-    "moved",
-    "form_errors",
-    "open_form",
-    "moved_to_dm",
-    "dm_blocked",
-    "did_you_mean",
-    "switch_offer",
-    "choice_guess",
-    "offer_yes",
-    "offer_menu",
-    "offer_switch",
-    "offer_stay",
-    "offer_keep_answer",
-    "offer_carry_on",
-    "resume_offer",
-    "resume_with",
-    "resume_plain",
-    "offer_resume",
-    "offer_not_now",
-    "safety_check",
-    "safety_yes",
-    "safety_no",
-    "safety_private",
-    "safety_glad",
-    "safety_later",
-)
-
 
 class FlowsInvalid(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
-
-
-def load_messages(flows_dir: Path) -> tuple[dict[str, str], list[Problem]]:
-    path = flows_dir / MESSAGES_FILE
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        return {}, [Problem(MESSAGES_FILE, None, f"cannot read system messages: {exc}")]
-    messages = {str(k): unwrap(v) for k, v in raw.items()}
-    problems = [
-        Problem(MESSAGES_FILE, key, "required message is missing")
-        for key in REQUIRED_MESSAGES
-        if key not in messages
-    ]
-    return messages, problems
-
-
-def load_checked(
-    flows_dir: Path, registry: Registry
-) -> tuple[dict[str, FlowSpec], dict[str, str], list[Problem]]:
-    """Load flows and system messages and check them all: what ``rebound flows check`` runs."""
-    flows, problems = load_flows(flows_dir)
-    problems += check_flows(flows, registry, REQUIRED_FLOWS)
-    messages, msg_problems = load_messages(flows_dir)
-    return flows, messages, problems + msg_problems
 
 
 class Engine:
@@ -134,8 +56,8 @@ class Engine:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.registry = registry or load_behaviour()
         self.flows, self.messages, problems = load_checked(settings.flows_dir, self.registry)
-        if problems:
-            raise FlowsInvalid(problems)
+        if errors(problems):
+            raise FlowsInvalid(errors(problems))
         self.machines = {
             name: FlowMachine(flow, self.registry) for name, flow in self.flows.items()
         }

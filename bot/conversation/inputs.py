@@ -1,13 +1,16 @@
 """Turn what a person typed into clean values: text, numbers, dates, date-times.
 
 Every parser returns ``(value, None)`` or ``(None, why)`` where ``why`` is a short, friendly
-sentence the engine shows before asking again. Nothing here raises on bad input.
+sentence the engine shows before asking again, taken from ``words`` (the system messages in
+``flows/_messages.yaml``: ``number_needed``, ``date_unreadable``, ...). Nothing here raises on
+bad input.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import date, datetime, time, tzinfo
 from typing import Any
 
@@ -35,14 +38,16 @@ def normalise_command(text: str) -> str:
     return text
 
 
-def parse_number(text: str, low: float | None, high: float | None) -> tuple[Any, str | None]:
+def parse_number(
+    text: str, low: float | None, high: float | None, words: Mapping[str, str]
+) -> tuple[Any, str | None]:
     match = re.search(r"-?\d+(\.\d+)?", text)
     if not match:
-        return None, "I need a number there."
+        return None, words["number_needed"]
     number = float(match.group())
     value: Any = int(number) if number.is_integer() else number
     if (low is not None and number < low) or (high is not None and number > high):
-        return None, f"Please pick a number from {_fmt(low)} to {_fmt(high)}."
+        return None, words["number_range"].format(low=_fmt(low), high=_fmt(high))
     return value, None
 
 
@@ -53,7 +58,7 @@ def _fmt(value: float | None) -> str:
 
 
 def parse_date(
-    text: str, today: date, *, day_first: bool = True
+    text: str, today: date, words: Mapping[str, str], *, day_first: bool = True
 ) -> tuple[date | None, str | None]:
     """Accepts what people write: 'tomorrow', 'friday', 'in 2 wks', '15/12', '3 Dec 2026'.
 
@@ -63,12 +68,17 @@ def parse_date(
     now_local = datetime.combine(today, time())
     found = parse_when(text, now_local, day_first=day_first, want_time=False)
     if found is None:
-        return None, "I couldn't read that date. Try something like 2026-12-03 or 'tomorrow'."
+        return None, words["date_unreadable"]
     return found.at.date(), None
 
 
 def parse_datetime(
-    text: str, now_local: datetime, zone: tzinfo, *, day_first: bool | None = None
+    text: str,
+    now_local: datetime,
+    zone: tzinfo,
+    words: Mapping[str, str],
+    *,
+    day_first: bool | None = None,
 ) -> tuple[datetime | None, str | None]:
     """A local date and time; a date alone means 9:00. Returned aware, in the person's zone.
 
@@ -82,7 +92,7 @@ def parse_datetime(
     found = parse_when(text, local, day_first=day_first, want_time=True)
     if found is None:
         if looks_like_bad_time(text):
-            return None, "That time doesn't look right. Try '14:00' or '2pm'."
-        return None, "I couldn't read that. Try '2026-12-03 14:00' or 'tomorrow 2pm'."
+            return None, words["time_unreadable"]
+        return None, words["datetime_unreadable"]
     clock = found.at.timetz() if found.has_time else time(9, 0)
     return datetime.combine(found.at.date(), clock.replace(tzinfo=None), tzinfo=zone), None

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bot.conversation.flows import FlowSpec, StateSpec
+from bot.conversation.flow_spec import FlowSpec, StateSpec
 from bot.conversation.messages import Choice
 from bot.understanding.dates import find_when
 from bot.understanding.details import Details, details_in
@@ -93,15 +93,16 @@ def decide(
     if can_skip:
         return Decision("skip", spec.skip)
     option = interp.option(reading, spec, offered) if offered else None
-    option_risky = option is not None and interp.risky(spec, str(option.name))
+    if option is not None and interp.risky(spec, str(option.name)):
+        option = None  # a destructive or private step is only ever answered with its buttons
     at_home = flow == home
-    if option is not None and option.level == "act" and not at_home and not option_risky:
+    if option is not None and option.level == "act" and not at_home:
         return Decision("choose", option.name)
     intent = interp.intent(reading)
     target = intent.name if intent.name and intent.name != flow else None
     if target and intent.level == "act":
         return Decision("start" if at_home else "switch", target)
-    if option is not None and option.level == "act" and not option_risky:
+    if option is not None and option.level == "act":
         return Decision("choose", option.name)
     if option is not None and option.level != "none":
         return Decision("confirm_choice", option.name)

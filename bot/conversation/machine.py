@@ -19,7 +19,7 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from bot.conversation.flows import FlowSpec
+from bot.conversation.flow_spec import FlowSpec, condition_holds
 from bot.conversation.registry import Registry
 
 OPTION_PREFIX = "opt:"
@@ -76,7 +76,7 @@ class FlowMachine:
 
     def _named(self, name: str) -> Callable[[EventData], bool]:
         registry = self.registry
-        return lambda event: bool(registry.conditions[name](event.model.ctx))
+        return lambda event: condition_holds(name, registry.conditions, event.model.ctx)
 
     def fire(self, ctx: Any, state: str, trigger: str, **kwargs: Any) -> str | None:
         """Fire ``trigger`` from ``state``; the new state, or None when nothing matched."""

@@ -30,6 +30,11 @@ class Registry:
     hooks: dict[str, list[ActionFn]] = field(default_factory=dict)
     # Placeholders available in every flow (filled by the engine from the person's profile).
     global_placeholders: set[str] = field(default_factory=set)
+    # Data files in flows/ that behaviour reads (``_catalogue.yaml``) and the model that says
+    # what they may contain: ``rebound flows check`` validates them with the flows.
+    data_files: dict[str, Any] = field(default_factory=dict)
+    # Keys of ``_messages.yaml`` that behaviour reads (``ctx.text(key)``): any other is unused.
+    messages: set[str] = field(default_factory=set)
 
     def action(self, name: str, provides: Iterable[str] = ()) -> Callable[[ActionFn], ActionFn]:
         def register(fn: ActionFn) -> ActionFn:
@@ -66,6 +71,14 @@ class Registry:
 
         return register
 
+    def data_file(self, name: str, model: Any) -> None:
+        """Declare a data file in flows/ and its pydantic model (checked by ``flows check``)."""
+        self.data_files[name] = model
+
+    def uses_messages(self, *keys: str) -> None:
+        """Declare the ``_messages.yaml`` keys a behaviour module reads."""
+        self.messages.update(keys)
+
     def placeholders_of(self, action_names: Iterable[str]) -> set[str]:
         out: set[str] = set()
         for name in action_names:
@@ -79,6 +92,8 @@ action = registry.action
 condition = registry.condition
 option_provider = registry.option_provider
 on = registry.on
+data_file = registry.data_file
+uses_messages = registry.uses_messages
 
 
 def load_behaviour() -> Registry:

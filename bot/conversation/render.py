@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from bot.conversation.context import TurnContext
-from bot.conversation.flows import StateSpec, Variant
+from bot.conversation.flow_spec import StateSpec, Variant, condition_holds
 from bot.conversation.machine import OPTION_PREFIX
 from bot.conversation.messages import Choice, Form, Reply
 from bot.conversation.registry import Registry
@@ -54,7 +54,7 @@ def choices_for(ctx: TurnContext, state: StateSpec, registry: Registry) -> list[
         provider = registry.options[state.options.source]
         out.extend(Choice(f"{OPTION_PREFIX}{oid}", label) for oid, label in provider(ctx))
     for choice in state.choices:
-        if choice.when and not registry.conditions[choice.when](ctx):
+        if choice.when and not condition_holds(choice.when, registry.conditions, ctx):
             continue
         out.append(Choice(choice.id, fill(choice.label, template_values(ctx))))
     return out
@@ -66,7 +66,7 @@ def render_state(ctx: TurnContext, state: StateSpec, registry: Registry, token: 
     if not state.waits:
         return [Reply(text=t) for t in texts]
     if not texts:
-        texts = ["What would you like to do?"]
+        texts = [ctx.text("default_prompt")]
     form = None
     if state.form:
         form = Form(state.form.id, state.form.title, state.form.fields, state.form.submit_label)

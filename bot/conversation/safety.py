@@ -40,7 +40,8 @@ _CRISIS = re.compile("|".join(f"(?:{p})" for p in _CRISIS_PATTERNS))
 # Already negative in form ("I don't see a reason to live", "no one would notice if I died"):
 # a negation before these makes them more worrying, not less, so it never cancels them.
 _CRISIS_ANYWAY = re.compile(
-    r"\b(point|reason) (of|in|to|for) (living|being alive|stay(ing)? alive|be(ing)? here|go(ing)? on)\b"
+    r"\b(point|reason) (of|in|to|for) "
+    r"(living|being alive|stay(ing)? alive|be(ing)? here|go(ing)? on)\b"
     r"|\b(notice|care|miss me) if i (died|was gone|disappeared|wasn'?t here)\b"
 )
 

@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 
 from bot.conversation import inputs
 from bot.conversation.context import TurnContext
-from bot.conversation.flows import ENTRY_FLOW, HOME_FLOW, StateSpec
+from bot.conversation.flow_spec import ENTRY_FLOW, HOME_FLOW, StateSpec
 from bot.conversation.interpret import decide
 from bot.conversation.machine import OPTION_PREFIX
 from bot.conversation.messages import Choice, Inbound, Reply
 from bot.conversation.offers import OFFER_KEY, SUSPENDED_KEY, Offer, typed_choice, yes_or_no
 from bot.conversation.render import choices_for, fill, render_state, template_values
 from bot.conversation.safety import asks_what_bot_is, suggests_crisis
+from bot.conversation.words import GLOBAL_WORDS
 from bot.storage.models import Conversation, User
 
 if TYPE_CHECKING:
@@ -41,16 +42,6 @@ def wants_skip(text: str) -> bool:
     return word in _SKIP or word.startswith(("skip ", "can we skip", "let's skip", "lets skip"))
 
 HISTORY_LIMIT = 20
-
-GLOBAL_WORDS: dict[str, str] = {
-    "help": "help", "?": "help", "what can you do": "help", "commands": "help",
-    "pause": "pause", "not now": "pause", "take a break": "pause", "later": "pause",
-    "stop": "stop", "cancel": "stop", "quit": "stop",
-    "start over": "restart", "restart": "restart", "start again": "restart",
-    "back": "back", "go back": "back",
-    "menu": "menu", "home": "menu", "main menu": "menu",
-    "resume": "resume", "continue": "resume", "carry on": "resume",
-}  # fmt: skip
 
 
 class Turn:
@@ -82,6 +73,7 @@ class Turn:
             now=engine.clock(),
             settings=engine.settings,
             slots=dict(conversation.slots or {}),
+            messages=engine.messages,
         )
         self.flow = conversation.flow
         self.state = conversation.state
@@ -417,14 +409,12 @@ class Turn:
             text = inputs.clean_text(str(raw)) if raw is not None else ""
             if not text:
                 if fld.required:
-                    errors[fld.id] = "Please fill this in."
+                    errors[fld.id] = self.msg["field_required"]
                 values[fld.id] = None
                 continue
             if fld.kind == "choice":
                 ids = {o.id for o in fld.options}
-                value, why = (
-                    (text, None) if text in ids else (None, "Please pick one of the options.")
-                )
+                value, why = (text, None) if text in ids else (None, self.msg["field_pick_option"])
             else:
                 value, why = self._parse(fld.kind, text, fld.max_length, None, None)
             if why:
@@ -450,13 +440,13 @@ class Turn:
         if len(text) > max_length:
             return None, self.msg["too_long"].format(limit=max_length)
         if kind == "number":
-            return inputs.parse_number(text, low, high)
+            return inputs.parse_number(text, low, high, self.msg)
         if kind == "date":
             day_first = inputs.day_first_for(inputs.zone_name(self.ctx.zone))
-            day, why = inputs.parse_date(text, self.ctx.today, day_first=day_first)
+            day, why = inputs.parse_date(text, self.ctx.today, self.msg, day_first=day_first)
             return (day.isoformat() if day else None), why
         if kind == "datetime":
-            when, why = inputs.parse_datetime(text, self.ctx.local_now, self.ctx.zone)
+            when, why = inputs.parse_datetime(text, self.ctx.local_now, self.ctx.zone, self.msg)
             return (when.isoformat() if when else None), why
         return text, None
 

@@ -47,8 +47,10 @@ class Console:
         stdin: TextIO = sys.stdin,
         stdout: TextIO = sys.stdout,
         interactive: bool | None = None,
+        goodbye: str = "",
     ) -> None:
         self.handle = handle
+        self.goodbye = goodbye  # said after /quit (``console_bye`` in _messages.yaml)
         self.user = user
         self.stdin = stdin
         self.stdout = stdout
@@ -93,7 +95,8 @@ class Console:
             else:
                 inbound = Inbound(user=self.user, text=line)
             last = self.show(self.handle(inbound))
-        self.write("Bye for now. Your progress is saved.")
+        if self.goodbye:
+            self.write(self.goodbye)
 
     def _fill_form(self, form: Form, token: str | None, first: str) -> Inbound | None:
         """Ask each field in turn; the line already typed answers the first field."""

@@ -33,7 +33,7 @@ from discord import app_commands, ui
 
 from bot.config import Settings
 from bot.conversation.engine import Engine
-from bot.conversation.flows import HOME_FLOW
+from bot.conversation.flow_spec import HOME_FLOW
 from bot.conversation.messages import Form, Inbound, UserKey
 from bot.platforms import discord_render as render
 from bot.platforms.discord_sender import (

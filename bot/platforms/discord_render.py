@@ -27,7 +27,7 @@ from typing import Any
 import discord
 from discord import ui
 
-from bot.conversation.flows import FlowSpec
+from bot.conversation.flow_spec import FlowSpec
 from bot.conversation.messages import Field, Form, Inbound, Reply, UserKey
 
 PLATFORM = "discord"

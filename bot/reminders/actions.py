@@ -15,15 +15,17 @@ import re
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
 from sqlalchemy import func, select
 
 from bot.conversation.context import TurnContext
-from bot.conversation.registry import action, condition, on, option_provider
+from bot.conversation.flow_loader import load_yaml
+from bot.conversation.flow_spec import Strict, one_of, template
+from bot.conversation.registry import action, condition, data_file, on, option_provider
 from bot.reminders.delivery import JOURNEY_FLOWS
 from bot.reminders.schedule import (
+    KINDS,
     add_reminder,
     cancel_reminders,
     local_time,
@@ -41,9 +43,25 @@ _DETAILS = ["interview_id", "company", "role", "feedback_id", "action_id", "acti
 _WEEK = ["week_interviews", "week_done", "week_open"]
 
 
+_TITLE_VALUES = ("company", "role", "action_title")
+
+
+class ReminderWords(Strict):
+    """``flows/_reminders.yaml``: a title per reminder kind, and how a list line reads."""
+
+    titles: dict[
+        Annotated[str, one_of((*KINDS, "default"), "reminder kind")],
+        Annotated[str, template(*_TITLE_VALUES)],
+    ] = {}
+    line: Annotated[str, template("title", "when")] = "{title}: {when}"
+
+
+data_file(WORDS_FILE, ReminderWords)
+
+
 @lru_cache(maxsize=4)
 def _read_words(path: Path, mtime: float) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return ReminderWords.model_validate(load_yaml(path) or {}).model_dump()
 
 
 def words(ctx: TurnContext) -> dict[str, Any]:
@@ -177,11 +195,6 @@ for _flow in JOURNEY_FLOWS:
     _paused_in(_flow)
 
 
-@condition("reminder_not_weekly")
-def reminder_not_weekly(ctx: TurnContext) -> bool:
-    return ctx.slots.get("reminder_kind") != "weekly_summary"
-
-
 @action("snooze_reminder", provides=["snooze_when"])
 def snooze_reminder(ctx: TurnContext) -> None:
     """Bring the reminder back later: in an hour, tomorrow or next week (quiet hours apply)."""
@@ -233,11 +246,6 @@ def has_upcoming_reminders(ctx: TurnContext) -> bool:
 @condition("reminders_are_off")
 def reminders_are_off(ctx: TurnContext) -> bool:
     return not ctx.user.reminders_on
-
-
-@condition("reminders_are_on")
-def reminders_are_on(ctx: TurnContext) -> bool:
-    return bool(ctx.user.reminders_on)
 
 
 @action("describe_reminder", provides=["reminder_title", "due_text"])
@@ -296,11 +304,6 @@ def quiet_rejected(ctx: TurnContext) -> bool:
 @condition("weekly_is_on")
 def weekly_is_on(ctx: TurnContext) -> bool:
     return bool(ctx.user.weekly_summary)
-
-
-@condition("weekly_is_off")
-def weekly_is_off(ctx: TurnContext) -> bool:
-    return not ctx.user.weekly_summary
 
 
 @action("weekly_summary_on")

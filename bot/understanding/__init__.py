@@ -4,12 +4,3 @@ The flows decide; this package only interprets (design notes, "Understanding wha
 type"). It must not import bot.conversation, bot.coaching, bot.platforms, bot.reminders or
 bot.storage, so it can be tested and benchmarked on text alone.
 """
-
-from bot.understanding.encoder import (
-    Encoder,
-    HashingEncoder,
-    MiniLMEncoder,
-    load_encoder,
-)
-
-__all__ = ["Encoder", "HashingEncoder", "MiniLMEncoder", "load_encoder"]
