@@ -53,7 +53,9 @@ class Turn:
     ) -> None:
         self.engine = engine
         self.msg = engine.messages
-        self.fresh = conversation is None
+        # A crisis reply on someone's very first message saves a conversation with no flow yet:
+        # that person is still new, so their next message gets the welcome, not "moved".
+        self.fresh = conversation is None or not conversation.flow
         if conversation is None:
             conversation = Conversation(
                 user_id=user.id, flow="", state="", slots={}, history=[], step=0,
@@ -92,6 +94,9 @@ class Turn:
             self.ctx.user.crisis_at = None
             self.paused = False
             self._emit("resumed")
+            if self.fresh:
+                self._say(self.msg["crisis_return"])
+                return self._enter(f"@{ENTRY_FLOW}")
             return self._reprompt(self.msg["crisis_return"])
         if self.fresh:
             return self._enter(f"@{ENTRY_FLOW}")
