@@ -5,7 +5,8 @@ sets up logging (``log_privacy.install()``), against the loopback fakes: a Slack
 a bad signature (Bolt logs its body at INFO), a DM over HTTP and over Socket Mode, a message
 sent with slack_sdk (which logs each request and response at DEBUG), and a Discord DM in and a
 Discord message out (discord.py logs gateway events and REST payloads at DEBUG). The captured
-output must be substantial (the SDKs did log) and must not contain the person's words.
+output must be substantial (the SDKs did log) and must not contain the person's words. The
+same holds for a database error logged with its traceback and for ``database.echo``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import io
 import logging
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from bot import log_privacy
 from bot.conversation.engine import Engine
@@ -27,6 +31,7 @@ from bot.platforms import discord_render
 from bot.platforms.slack import build_app
 from bot.platforms.slack_cli import socket_handler
 from bot.reminders.sender import Recipient
+from bot.storage.db import Database
 
 from .fakes.discord_driver import DiscordDriver, DiscordHarness
 from .fakes.slack_api import FakeSlack
@@ -153,3 +158,17 @@ def test_filter_keeps_the_heading_and_leaves_our_own_records_alone() -> None:
         "bot.conversation.engine", logging.INFO, __file__, 1, "turn %s", ("{ok}",), None
     )
     assert log_privacy.RedactPayloads().filter(ours) and ours.getMessage() == "turn {ok}"
+
+
+def test_database_errors_and_echo_never_carry_the_values(tmp_path: Path, logs: io.StringIO) -> None:
+    """SQLAlchemy puts a statement's parameters (the person's words) into every database
+    error's text, which a failed turn logs with its traceback, and into the echo log."""
+    db = Database(f"sqlite:///{tmp_path / 'empty.db'}", echo=True)
+    try:
+        with pytest.raises(OperationalError) as info, db.transaction() as session:
+            session.execute(text("INSERT INTO nowhere VALUES (:v)"), {"v": SENTINEL})
+        logging.getLogger("bot.conversation.engine").error("turn failed", exc_info=info.value)
+    finally:
+        db.dispose()
+    assert "nowhere" in logs.getvalue()  # the statement and the error were logged
+    assert SENTINEL not in str(info.value) and SENTINEL not in logs.getvalue()
