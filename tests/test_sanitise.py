@@ -22,7 +22,7 @@ from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, UserKey, clean_external
 from bot.platforms import console, discord_render, slack_render
 from bot.storage.db import Database
-from bot.storage.models import ProcessedEvent, User
+from bot.storage.models import Base, ProcessedEvent, User
 
 from .conftest import FLOWS, Clock
 
@@ -30,25 +30,49 @@ PG_URL = os.environ.get("REBOUND_TEST_POSTGRES_URL")
 BAD = "\x00\ud800"  # a NUL byte and a lone (high) surrogate
 
 
+@pytest.fixture(params=["\x00", "\ud800", BAD], ids=["nul", "surrogate", "both"])
+def bad(request: pytest.FixtureRequest) -> str:
+    """PostgreSQL refuses the NUL; neither driver can encode the surrogate."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Database | None]:
+    """One throwaway PostgreSQL database for the module (emptied after each test)."""
+    if not PG_URL:
+        yield None
+        return
+    from .test_postgres import create_database, drop_database
+
+    url, admin, name = create_database(PG_URL)
+    database = Database(url, pool_size=2)
+    try:
+        yield database
+    finally:
+        database.dispose()
+        drop_database(admin, name)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: Clock, db: Database
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    clock: Clock,
+    db: Database,
+    pg: Database | None,
 ) -> Iterator[Engine]:
     settings = load_settings(None, flows_dir=str(FLOWS), data_dir=str(tmp_path / "out"))
     if request.param == "sqlite":
         yield Engine(db, settings, clock=clock)
         return
-    if not PG_URL:
+    if pg is None:
         pytest.skip("REBOUND_TEST_POSTGRES_URL is not set")
-    from .test_postgres import create_database, drop_database
-
-    url, admin, name = create_database(PG_URL)
-    pg = Database(url, pool_size=2)
     try:
         yield Engine(pg, settings, clock=clock)
     finally:
-        pg.dispose()
-        drop_database(admin, name)
+        with pg.transaction() as s:
+            for table in reversed(Base.metadata.sorted_tables):
+                s.execute(table.delete())
 
 
 def _stored_people(engine: Engine) -> list[tuple[str, str, str | None]]:
@@ -100,15 +124,15 @@ def test_inbound_built_anywhere_is_clean() -> None:
     assert inbound.form is not None and inbound.form["n"] == 3 and inbound.form["none"] is None
 
 
-def test_slack_converters(engine: Engine) -> None:
-    user = slack_render.user_key(f"T{BAD}", None, f"U{BAD}")
-    first = engine.handle(slack_render.message_inbound(user, f"hi{BAD}", f"Ev0{BAD}"))
+def test_slack_converters(engine: Engine, bad: str) -> None:
+    user = slack_render.user_key(f"T{bad}", None, f"U{bad}")
+    first = engine.handle(slack_render.message_inbound(user, f"hi{bad}", f"Ev0{bad}"))
     assert "I'm Rebound" in " ".join(r.text for r in first)
     # every turn, not just the first, used to fail
-    _no_error(engine.handle(slack_render.message_inbound(user, f"hi{BAD}", f"Ev1{BAD}")))
-    view = {"state": {"values": {"company": {"rb_input": {"value": f"Acme{BAD}"}}}}}
+    _no_error(engine.handle(slack_render.message_inbound(user, f"hi{bad}", f"Ev1{bad}")))
+    view = {"state": {"values": {"company": {"rb_input": {"value": f"Acme{bad}"}}}}}
     _no_error(engine.handle(slack_render.form_inbound(user, view)))
-    action = {"value": slack_render.encode_value(f"t{BAD}", f"c{BAD}"), "text": {"text": "x"}}
+    action = {"value": slack_render.encode_value(f"t{bad}", f"c{bad}"), "text": {"text": "x"}}
     _no_error(engine.handle(slack_render.choice_inbound(user, action)[0]))
     people = _stored_people(engine)
     assert len(people) == 1
@@ -119,26 +143,26 @@ def _discord_author(name: str) -> SimpleNamespace:
     return SimpleNamespace(id=4242, global_name=name, name="sam")
 
 
-def test_discord_converters(engine: Engine) -> None:
-    author = _discord_author(f"Sam{BAD}")
+def test_discord_converters(engine: Engine, bad: str) -> None:
+    author = _discord_author(f"Sam{bad}")
     for n in range(2):
-        message = SimpleNamespace(author=author, content=f"hi{BAD}", id=900 + n)
+        message = SimpleNamespace(author=author, content=f"hi{bad}", id=900 + n)
         _no_error(engine.handle(discord_render.message_to_inbound(message)))  # type: ignore[arg-type]
     command = SimpleNamespace(user=author, id=77, guild_id=None)
-    inbound = discord_render.command_to_inbound(command, f"help{BAD}")  # type: ignore[arg-type]
+    inbound = discord_render.command_to_inbound(command, f"help{bad}")  # type: ignore[arg-type]
     _no_error(engine.handle(inbound))
     submit = SimpleNamespace(user=author, id=78, guild_id=None)
-    form = discord_render.form_to_inbound(submit, f"t{BAD}", {"company": f"A{BAD}"})  # type: ignore[arg-type]
+    form = discord_render.form_to_inbound(submit, f"t{bad}", {"company": f"A{bad}"})  # type: ignore[arg-type]
     _no_error(engine.handle(form))
     [(_, external_id, display_name)] = _stored_people(engine)
-    assert external_id == "4242" and display_name == "Sam\ufffd\ufffd"
+    assert external_id == "4242" and display_name == "Sam" + "\ufffd" * len(bad)
 
 
-def test_console_adapter(engine: Engine) -> None:
+def test_console_adapter(engine: Engine, bad: str) -> None:
     out = io.StringIO()
-    user = console.user_key(f"me{BAD}")
+    user = console.user_key(f"me{bad}")
     chat = console.Console(
-        engine.handle, user, stdin=io.StringIO(f"hi{BAD}\n1\n"), stdout=out, interactive=False
+        engine.handle, user, stdin=io.StringIO(f"hi{bad}\n1\n"), stdout=out, interactive=False
     )
     chat.run(engine.resume(user))
     assert "went wrong" not in out.getvalue()
