@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from bot import log_privacy
 from bot.config import ConfigError, Settings, load_settings
 
 
@@ -30,6 +31,7 @@ def _settings(ctx: click.Context) -> Settings:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    log_privacy.install()  # no person's words or tokens in any log line, at any level
     return settings
 
 

@@ -15,8 +15,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from bot import config_errors
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -29,19 +36,23 @@ def _check_zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {value!r} (use an IANA name like Europe/London)"
-        ) from None
+        raise ValueError("unknown time zone (use an IANA name like Europe/London)") from None
     return value
 
 
-class DatabaseSettings(BaseModel):
+class Section(BaseModel):
+    """Every settings section: a misspelt key is an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(Section):
     url: str = "sqlite:///rebound.db"
     echo: bool = False
     pool_size: int = Field(default=5, ge=1, le=100)
 
 
-class ReminderSettings(BaseModel):
+class ReminderSettings(Section):
     debrief_time: str = "18:00"
     quiet_start: str = "21:00"
     quiet_end: str = "08:00"
@@ -55,11 +66,11 @@ class ReminderSettings(BaseModel):
     @classmethod
     def _hhmm(cls, value: str) -> str:
         if not _HHMM.match(value):
-            raise ValueError(f"expected a time like 21:00, got {value!r}")
+            raise ValueError("expected a time like 21:00")
         return value
 
 
-class SlackSettings(BaseModel):
+class SlackSettings(Section):
     bot_token: SecretStr | None = None
     app_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
@@ -71,7 +82,7 @@ class SlackSettings(BaseModel):
     socket_health_port: int | None = Field(default=None, ge=1, le=65535)
 
 
-class DiscordSettings(BaseModel):
+class DiscordSettings(Section):
     token: SecretStr | None = None
     application_id: str | None = None
     api_base: str = "https://discord.com/api/v10"
@@ -80,12 +91,12 @@ class DiscordSettings(BaseModel):
     global_commands: bool = False
 
 
-class Link(BaseModel):
+class Link(Section):
     name: str
     url: str
 
 
-class CoachingSettings(BaseModel):
+class CoachingSettings(Section):
     crisis_resources: list[str] = Field(
         default_factory=lambda: [
             "If you are in danger right now, call your local emergency number.",
@@ -158,12 +169,14 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
     data.update(overrides)
+    if problem := config_errors.unknown_variable(Settings):
+        raise ConfigError(problem)
     try:
         return Settings(**data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "settings"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown setting"
-        raise ConfigError(f"config error: {where}: {msg}") from None
+        raise ConfigError(config_errors.describe(exc, Settings)) from None
+    except SettingsError as exc:  # a REBOUND_* section or list that is not valid JSON
+        field = re.search(r'field "([^"]+)"', str(exc))
+        raise ConfigError(
+            config_errors.describe_unreadable(Settings, field and field.group(1))
+        ) from None

@@ -13,6 +13,43 @@ from typing import Any, Literal
 FieldKind = Literal["text", "long_text", "date", "datetime", "number", "choice"]
 
 
+def clean_external(value: str) -> str:
+    """A string from a platform, made storable: NUL and lone surrogates become U+FFFD.
+
+    PostgreSQL refuses NUL in text, and no database driver can encode a lone surrogate (JSON
+    allows ``"\\ud800"``), so one such character in a name or an id failed every turn that
+    carried it. Replacing rather than dropping keeps ``U1\\x00`` from becoming someone else's
+    ``U1``. A surrogate pair written as two code points becomes the character it encodes.
+    Applied to every :class:`UserKey` and :class:`Inbound` as they are built, so no adapter
+    can forget it.
+    """
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return value
+
+
+def _clean_any(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_external(value)
+    if isinstance(value, dict):
+        return {_clean_any(k): _clean_any(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_clean_any(v) for v in value)
+    return value
+
+
+def _clean_fields(obj: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        cleaned = _clean_any(value)
+        if cleaned != value:
+            object.__setattr__(obj, name, cleaned)
+
+
 @dataclass(frozen=True, slots=True)
 class UserKey:
     """Who is talking: identity is (platform, workspace or guild, user), never the user id alone."""
@@ -20,6 +57,9 @@ class UserKey:
     platform: str
     workspace: str
     user_id: str
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, ("platform", "workspace", "user_id"))
 
     def __str__(self) -> str:
         return f"{self.platform}:{self.workspace}:{self.user_id}"
@@ -103,3 +143,6 @@ class Inbound:
     token: str | None = None
     display_name: str | None = None
     in_channel: bool = False
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, ("text", "choice", "form", "event_id", "token", "display_name"))

@@ -57,7 +57,9 @@ class Turn:
     ) -> None:
         self.engine = engine
         self.msg = engine.messages
-        self.fresh = conversation is None
+        # A crisis reply on someone's very first message saves a conversation with no flow yet:
+        # that person is still new, so their next message gets the welcome, not "moved".
+        self.fresh = conversation is None or not conversation.flow
         if conversation is None:
             conversation = Conversation(
                 user_id=user.id, flow="", state="", slots={}, history=[], step=0,
@@ -100,7 +102,7 @@ class Turn:
             self.paused = False
             self._emit("resumed")
             self._say(self.msg["crisis_return"])
-            if not text and inbound.choice is None and inbound.form is None:
+            if not self.fresh and not text and inbound.choice is None and inbound.form is None:
                 return self._prompt()
         if self.fresh:
             return self._enter(f"@{ENTRY_FLOW}")

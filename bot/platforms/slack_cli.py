@@ -10,39 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import socket
 from pathlib import Path
 from typing import Any
 
 import click
 
+from bot import log_privacy
 from bot.cli import engine_from, settings_from
 from bot.config import Settings
+from bot.log_privacy import RedactTokens  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
 MANIFEST = Path(__file__).resolve().parent.parent.parent / "slack" / "manifest.yml"
-TOKEN = re.compile(r"\b(xox[a-z]|xapp)-[A-Za-z0-9-]+")
-
-
-class RedactTokens(logging.Filter):
-    """Masks Slack tokens in log lines. Our code never logs one, but at DEBUG slack_sdk logs
-    whole API responses, and an OAuth exchange or token rotation returns a fresh token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if TOKEN.search(message):
-            record.msg, record.args = TOKEN.sub(r"\1-(redacted)", message), None
-        return True
 
 
 def redact_tokens() -> None:
-    """Put :class:`RedactTokens` on every handler of the root logger (filters on a logger
-    would not see records from the SDKs' child loggers)."""
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactTokens) for f in handler.filters):
-            handler.addFilter(RedactTokens())
+    """Tokens and people's words out of every log line (see :mod:`bot.log_privacy`)."""
+    log_privacy.install()
 
 
 def http_server(asgi: Any, host: str, port: int) -> Any:

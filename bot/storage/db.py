@@ -29,7 +29,8 @@ class Database:
     def __init__(self, url: str, echo: bool = False, pool_size: int = 5) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"echo": echo}
+        # Parameters are people's words: keep them out of error messages and the echo log.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             database = self.url.database or ""
             if database and database != ":memory:":
