@@ -171,11 +171,13 @@ class Engine:
           the whole turn after a short jittered sleep, so racing processes spread out instead of
           colliding again at once; up to ``ATTEMPTS`` tries.
         - A lost connection (backend terminated, server restarted) retries once on a fresh
-          connection, but only if it broke before COMMIT was sent: until then the server rolls
-          the whole transaction back, so running the turn again stores and answers it once.
-          At or after COMMIT the server may already have committed it, and we cannot tell;
-          running it again could store it twice and answer it twice, so the person gets the
-          "try again" reply instead (a retried platform event is still recognised as seen).
+          connection when it broke before COMMIT was sent: the server rolls the whole
+          transaction back, so running the turn again stores and answers it once. At COMMIT
+          the server may or may not have committed, and running the turn blindly again could
+          store it twice and answer it twice. On PostgreSQL we ask how our transaction ended
+          (``txid_status``): committed, the turn is answered as usual; aborted, it is retried
+          once like above; unknown (SQLite, or the server unreachable), the person gets the
+          "try again" reply and nothing is run a second time.
         - A lock or statement timeout (PostgreSQL) is not retried: someone else's transaction
           is stuck on this person, and the person hears "try again" now, not in 30 s.
         """
@@ -183,7 +185,7 @@ class Engine:
 
         reconnected = False
         for attempt in range(ATTEMPTS):
-            committing = False
+            committing, xid = False, None
             try:
                 with self.db.sessions() as session:
                     session.begin()
@@ -200,20 +202,24 @@ class Engine:
                     replies = body(turn)
                     turn.save()
                     session.flush()  # every statement of the turn runs before COMMIT
+                    xid = self.db.transaction_id(session)
                     committing = True
                     session.commit()
-                self._housekeep()
-                return self._after_commit(turn.ctx.after_commit, replies)
+                return self._committed(turn, replies)
             except DBAPIError as exc:
                 if _timed_out(exc):
                     log.warning("turn gave up waiting (%s)", _sqlstate(exc))
                     return [Reply(text=self.messages["error"])]
                 if exc.connection_invalidated:
-                    if committing or reconnected:
+                    outcome = self.db.committed(xid) if committing else False
+                    if outcome:
+                        log.info("connection lost at COMMIT, which went through")
+                        return self._committed(turn, replies)
+                    if outcome is None or reconnected:
                         log.warning("connection lost %s", "at COMMIT" if committing else "twice")
                         return [Reply(text=self.messages["error"])]
                     reconnected = True
-                    log.info("connection lost before COMMIT, retrying on a fresh one")
+                    log.info("connection lost before COMMIT took effect, retrying once")
                     continue
                 if (
                     attempt == ATTEMPTS - 1
@@ -234,6 +240,10 @@ class Engine:
             time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))
         log.error("turn failed after %d attempts", ATTEMPTS)
         return [Reply(text=self.messages["error"])]
+
+    def _committed(self, turn: Any, replies: list[Reply]) -> list[Reply]:
+        self._housekeep()
+        return self._after_commit(turn.ctx.after_commit, replies)
 
     def _housekeep(self) -> None:
         """Prune old processed events and expired personal files, at most every few minutes.

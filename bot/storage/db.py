@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,6 +71,33 @@ class Database:
         """Commit on success, roll back on any exception."""
         with self.sessions.begin() as session:
             yield session
+
+    def transaction_id(self, session: Session) -> int | None:
+        """PostgreSQL: the id of the session's transaction, to ask about after a lost COMMIT."""
+        if self.is_sqlite:
+            return None
+        return int(session.execute(text("SELECT txid_current()")).scalar_one())
+
+    def committed(self, xid: int | None, tries: int = 10) -> bool | None:
+        """Did transaction ``xid`` commit? True or False; None when it cannot be known.
+
+        PostgreSQL's ``txid_status`` exists for exactly this: a client that lost its
+        connection while COMMIT was in flight asks, on a new connection, how it ended. A
+        backend that is still exiting reports "in progress" for a moment, hence the retries.
+        """
+        if xid is None:
+            return None
+        for attempt in range(tries):
+            try:
+                with self.engine.connect() as conn:
+                    status = conn.execute(text("SELECT txid_status(:x)"), {"x": xid}).scalar()
+            except Exception as exc:
+                log.warning("cannot ask how a transaction ended (%s)", type(exc).__name__)
+                return None
+            if status in ("committed", "aborted"):
+                return status == "committed"
+            time.sleep(0.02 * (attempt + 1))
+        return None
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (safe to call when already there)."""
