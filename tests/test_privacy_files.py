@@ -19,7 +19,6 @@ from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from sqlalchemy import func, select, text
 
-from bot.coaching.files import new_file, prune_files, write_private
 from bot.config import Settings
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, UserKey
@@ -199,6 +198,8 @@ def test_forget_deletes_events_and_installer_rows_and_keeps_the_workspace_workin
 def test_housekeeping_prunes_day_old_events_and_expired_files(
     engine: Engine, clock: Clock, db: Database, settings: Settings
 ) -> None:
+    from bot.coaching.files import new_file, prune_files, write_private
+
     driver = EngineDriver(engine, UserKey("discord", "@me", "kai"), clock)
     driver.text("hi")
     clock.advance(hours=25)
