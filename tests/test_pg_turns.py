@@ -65,14 +65,20 @@ def test_sessions_carry_the_configured_timeouts(pg: tuple[str, Any]) -> None:
     options = DatabaseSettings(
         lock_timeout_seconds=1.5, statement_timeout_seconds=7, idle_in_transaction_timeout_seconds=9
     )
-    db = Database(pg[0], settings=options)
+    # Options already in the URL (here a search_path) are kept beside the timeouts.
+    db = Database(f"{pg[0]}?options=-c%20search_path%3Dpublic%2Cextra", settings=options)
     with db.engine.connect() as conn:
         shown = [
             conn.execute(text(f"SHOW {name}")).scalar()
-            for name in ("lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout")
+            for name in (
+                "lock_timeout",
+                "statement_timeout",
+                "idle_in_transaction_session_timeout",
+                "search_path",
+            )
         ]
     db.dispose()
-    assert shown == ["1500ms", "7s", "9s"]
+    assert shown == ["1500ms", "7s", "9s", "public,extra"]
 
 
 def test_a_stuck_row_lock_answers_try_again_and_others_carry_on(

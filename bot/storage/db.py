@@ -60,7 +60,10 @@ class Database:
             # pool_pre_ping: a connection whose backend was terminated while idle in the pool
             # is replaced at checkout instead of failing the next turn.
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-            kwargs["connect_args"] = {"options": _pg_timeouts(options)}
+            # Kept after any ``?options=...`` the URL already carries (e.g. a search_path).
+            given = self.url.query.get("options")
+            given = given if isinstance(given, str) else " ".join(given or ())
+            kwargs["connect_args"] = {"options": f"{given} {_pg_timeouts(options)}".strip()}
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             _tune_sqlite(self.engine)
