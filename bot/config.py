@@ -116,8 +116,8 @@ class Settings(BaseSettings):
     flows_dir: Path = Path(__file__).resolve().parent.parent / "flows"
     data_dir: Path = Path("rebound-output")
     # Exports and progress charts are personal: each is deleted this many hours after it was
-    # written (and at once by ``forget me``). 0 keeps them only until the next housekeeping pass.
-    files_keep_hours: float = Field(default=24.0, ge=0, le=24 * 365)
+    # written (and at once by ``forget me``). At least an hour, time enough to deliver them.
+    files_keep_hours: float = Field(default=24.0, ge=1, le=24 * 365)
     log_level: str = "WARNING"
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)
