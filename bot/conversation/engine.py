@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, exists, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -122,6 +122,7 @@ class Engine:
             name: FlowMachine(flow, self.registry) for name, flow in self.flows.items()
         }
         self.commands = {cmd: name for name, flow in self.flows.items() for cmd in flow.commands}
+        self._lock_person = _lock_person(postgres=not db.is_sqlite)
         self._housekeeping = threading.Lock()
         self._next_housekeeping = 0.0
 
@@ -189,20 +190,21 @@ class Engine:
             try:
                 with self.db.sessions() as session:
                     session.begin()
-                    event = self._record_event(session, inbound)
-                    if event is False:
-                        return []
                     loaded = self._load(session, inbound, create)
-                    if loaded is None:
+                    if loaded is None:  # seen already, or not stored and not to be created
                         return []
                     user, conversation = loaded
-                    if event is not None:
-                        event.user_id = user.id  # so that ``forget me`` finds it
+                    if inbound.event_id:  # recorded with whose turn it was, for ``forget me``
+                        session.add(
+                            ProcessedEvent(
+                                key=event_key(inbound), created_at=self.clock(), user_id=user.id
+                            )
+                        )
                     turn = Turn(self, session, user, conversation, inbound)
                     replies = body(turn)
                     turn.save()
                     session.flush()  # every statement of the turn runs before COMMIT
-                    xid = self.db.transaction_id(session)
+                    xid = session.info.get("xid") or self.db.transaction_id(session)
                     committing = True
                     session.commit()
                 return self._committed(turn, replies)
@@ -279,23 +281,18 @@ class Engine:
             for r in replies
         ]
 
-    def _record_event(self, session: Session, inbound: Inbound) -> ProcessedEvent | bool | None:
-        """False if this platform event was handled already; else its new row (None: no id)."""
-        if not inbound.event_id:
-            return None
-        key = event_key(inbound)
-        if session.get(ProcessedEvent, key) is not None:
-            return False
-        event = ProcessedEvent(key=key, created_at=self.clock())
-        session.add(event)
-        return event
-
     def _load(
         self, session: Session, inbound: Inbound, create: bool = True
     ) -> tuple[User, Conversation | None] | None:
         """The person (row-locked for the whole turn), then their conversation.
 
-        A person not stored yet is created, unless ``create`` is false (then: None).
+        None when this platform event was handled already, or when a person not stored yet is
+        not to be created (``create`` false); otherwise a new person is created.
+
+        The lock statement also says whether the event was seen (and, on PostgreSQL, the
+        transaction's id, for :meth:`Database.committed`), so a turn costs no extra round trip.
+        A duplicate handled concurrently elsewhere may not be seen here yet (the check reads
+        the snapshot from before the lock wait); its insert then conflicts and the retry sees it.
 
         The lock is taken before reading the conversation, so two processes handling the same
         person's messages queue up instead of both reading the old state (aiogram's bug #1317).
@@ -305,11 +302,23 @@ class Engine:
         then fail the turn. The second statement reads as of after the wait.
         """
         key = inbound.user
-        params = {"platform": key.platform, "workspace": key.workspace, "user_id": key.user_id}
-        user = session.execute(_LOCK_PERSON, params).scalar_one_or_none()
+        params = {
+            "platform": key.platform,
+            "workspace": key.workspace,
+            "user_id": key.user_id,
+            "event_key": event_key(inbound) if inbound.event_id else "",
+        }
+        row = session.execute(self._lock_person, params).one_or_none()
         now = self.clock()
-        if user is not None:
+        if row is not None:
+            user, seen = row[0], row[1]
+            if len(row) > 2:
+                session.info["xid"] = row[2]
+            if seen:
+                return None
             conversation = session.execute(_LOAD_CONVERSATION, {"uid": user.id}).scalar()
+        elif inbound.event_id and session.get(ProcessedEvent, params["event_key"]) is not None:
+            return None  # e.g. a platform's retry of the ``forget me`` turn: not re-created
         elif not create:
             return None
         else:
@@ -334,16 +343,24 @@ class Engine:
         return user, conversation
 
 
-_LOCK_PERSON = (
-    select(User)
-    .where(
-        User.platform == bindparam("platform"),
-        User.workspace == bindparam("workspace"),
-        User.external_id == bindparam("user_id"),
+def _lock_person(postgres: bool) -> Any:
+    """SELECT the person FOR UPDATE, whether the event was seen, and the transaction id (PG)."""
+    seen = exists().where(ProcessedEvent.key == bindparam("event_key"))
+    columns: list[Any] = [User, seen]
+    if postgres:
+        columns.append(func.txid_current())
+    return (
+        select(*columns)
+        .where(
+            User.platform == bindparam("platform"),
+            User.workspace == bindparam("workspace"),
+            User.external_id == bindparam("user_id"),
+        )
+        .with_for_update(of=User)
+        .execution_options(populate_existing=True)
     )
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
+
+
 _LOAD_CONVERSATION = select(Conversation).where(Conversation.user_id == bindparam("uid"))
 LAST_SEEN_EVERY = timedelta(minutes=10)
 ATTEMPTS = 5
