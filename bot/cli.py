@@ -59,7 +59,7 @@ def _engine(settings: Settings, db_url: str | None = None, now: str | None = Non
     from bot.conversation.interpret import shared_encoder
     from bot.storage.db import open_database
 
-    db = open_database(db_url or settings.database.url)
+    db = open_database(db_url or settings.database.url, settings=settings.database)
     try:
         return Engine(db, settings, clock=_clock(now, settings), encoder=shared_encoder)
     except FlowsInvalid as exc:
@@ -173,7 +173,7 @@ def db_upgrade(ctx: click.Context) -> None:
     from bot.storage.db import Database
 
     settings = _settings(ctx)
-    database = Database(settings.database.url)
+    database = Database(settings.database.url, settings=settings.database)
     database.upgrade()
     click.echo("database is up to date")
 

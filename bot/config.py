@@ -50,6 +50,12 @@ class DatabaseSettings(Section):
     url: str = "sqlite:///rebound.db"
     echo: bool = False
     pool_size: int = Field(default=5, ge=1, le=100)
+    # PostgreSQL only: how long one statement may wait for a row lock, run at all, or a
+    # transaction may sit idle, before the server gives up. A stuck holder then costs one
+    # person a quick "try again" instead of a 30 s wait and the whole process's pool.
+    lock_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    statement_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
+    idle_in_transaction_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
 
 
 class ReminderSettings(Section):
@@ -120,6 +126,9 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     flows_dir: Path = Path(__file__).resolve().parent.parent / "flows"
     data_dir: Path = Path("rebound-output")
+    # Exports and progress charts are personal: each is deleted this many hours after it was
+    # written (and at once by ``forget me``). At least an hour, time enough to deliver them.
+    files_keep_hours: float = Field(default=24.0, ge=1, le=24 * 365)
     log_level: str = "WARNING"
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)

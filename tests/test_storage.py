@@ -58,3 +58,22 @@ def test_outdated_database_is_migrated_on_open(tmp_path: Path) -> None:
             s.execute(text("select version_num from alembic_version")).scalar() == head_revision()
         )
         assert s.execute(text("select count(*) from users")).scalar() == 0
+
+
+def test_echo_and_pool_size_come_from_the_database_settings(tmp_path: Path) -> None:
+    from bot.cli import _engine
+    from bot.config import DatabaseSettings, load_settings
+
+    settings = load_settings(
+        None,
+        data_dir=str(tmp_path),
+        database={"url": f"sqlite:///{tmp_path / 'e.db'}", "echo": True, "pool_size": 3},
+    )
+    engine = _engine(settings)
+    assert engine.db.engine.echo is True
+    engine.db.dispose()
+    options = DatabaseSettings(pool_size=3, lock_timeout_seconds=2)
+    pg = Database("postgresql+psycopg://u@127.0.0.1/x", settings=options)  # never connects
+    assert pg.engine.pool.size() == 3  # type: ignore[attr-defined]
+    assert pg.engine.pool._max_overflow == 3  # type: ignore[attr-defined]
+    pg.dispose()

@@ -6,11 +6,13 @@ backend, so the terminal chat still starts fast and servers need no display.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.coaching.files import new_file, open_private
 from bot.coaching.themes import THEME_NAMES
 from bot.conversation.context import TurnContext
 from bot.conversation.messages import Image
@@ -62,8 +64,9 @@ def progress_report(ctx: TurnContext) -> None:
         )
     ctx.slots["progress_text"] = "\n".join(lines)
     if interviews or feelings:
-        path = Path(ctx.settings.data_dir) / "charts" / f"progress-{uid}.png"
-        path.unlink(missing_ok=True)  # never show last week's picture if drawing fails
+        # A new name each time: never last week's picture if drawing fails (the engine drops
+        # an image whose file is missing), and never a name that points at anyone else.
+        path = new_file(ctx.settings, uid, "progress", ".png", ctx.now)
         points = [(f.created_at, f.intensity or 0, f.feeling) for f in feelings]
         plan_counts = (done, len(plan) - done)
         words = {key: ctx.text(key) for key in CHART_WORDS}
@@ -88,7 +91,6 @@ def draw_chart(
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), dpi=100)
     ax = axes[0]
     if feelings:
@@ -122,6 +124,10 @@ def draw_chart(
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.tick_params(axis="x", labelsize=8, rotation=20)
     fig.tight_layout()
-    fig.savefig(path)
+    with os.fdopen(open_private(path), "wb") as out:  # 0600, in the person's 0700 folder
+        fig.savefig(out, format="png")
     plt.close(fig)
+    for older in path.parent.glob("progress-*.png"):  # only the newest picture is kept
+        if older != path:
+            older.unlink(missing_ok=True)
     return path

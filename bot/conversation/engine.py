@@ -9,17 +9,21 @@ that did not happen. Conflicts (a stale version, a racing first message) retry t
 from __future__ import annotations
 
 import logging
+import random
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import bindparam, delete, exists, func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from bot.coaching.files import prune_files
 from bot.coaching.summary import Summary, summarise
 from bot.config import Settings
 from bot.conversation.flow_check import errors, load_checked
@@ -29,7 +33,7 @@ from bot.conversation.machine import FlowMachine
 from bot.conversation.messages import Inbound, Reply, UserKey
 from bot.conversation.registry import Registry, load_behaviour
 from bot.storage.db import Database
-from bot.storage.models import Conversation, ProcessedEvent, User
+from bot.storage.models import Conversation, ProcessedEvent, User, event_key
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,9 @@ class Engine:
         self.commands = {cmd: name for name, flow in self.flows.items() for cmd in flow.commands}
         data = load_understanding_data(settings.flows_dir)
         self.interpreter = Interpreter(self.flows, data, encoder)
+        self._lock_person = _lock_person(postgres=not db.is_sqlite)
+        self._housekeeping = threading.Lock()
+        self._next_housekeeping = 0.0
 
     # ------------------------------------------------------------------ public
 
@@ -105,30 +112,107 @@ class Engine:
     def _in_turn(
         self, inbound: Inbound, body: Callable[[Any], list[Reply]], create: bool = True
     ) -> list[Reply]:
+        """Run one turn in one transaction, retrying only what is safe to retry.
+
+        - A conflict (stale version, a racing first message, SQLite busy, a deadlock) retries
+          the whole turn after a short jittered sleep, so racing processes spread out instead of
+          colliding again at once; up to ``ATTEMPTS`` tries.
+        - A lost connection (backend terminated, server restarted) retries once on a fresh
+          connection when it broke before COMMIT was sent: the server rolls the whole
+          transaction back, so running the turn again stores and answers it once. At COMMIT
+          the server may or may not have committed, and running the turn blindly again could
+          store it twice and answer it twice. On PostgreSQL we ask how our transaction ended
+          (``txid_status``): committed, the turn is answered as usual; aborted, it is retried
+          once like above; unknown (SQLite, or the server unreachable), the person gets the
+          "try again" reply and nothing is run a second time.
+        - A lock or statement timeout (PostgreSQL) is not retried: someone else's transaction
+          is stuck on this person, and the person hears "try again" now, not in 30 s.
+        """
         from bot.conversation.turn import Turn
 
-        for attempt in range(5):
+        reconnected = False
+        for attempt in range(ATTEMPTS):
+            committing, xid = False, None
             try:
-                with self.db.transaction() as session:
-                    if inbound.event_id and self._seen(session, inbound):
-                        return []
+                with self.db.sessions() as session:
+                    session.begin()
                     loaded = self._load(session, inbound, create)
-                    if loaded is None:
+                    if loaded is None:  # seen already, or not stored and not to be created
                         return []
                     user, conversation = loaded
+                    if inbound.event_id:  # recorded with whose turn it was, for ``forget me``
+                        session.add(
+                            ProcessedEvent(
+                                key=event_key(inbound), created_at=self.clock(), user_id=user.id
+                            )
+                        )
                     turn = Turn(self, session, user, conversation, inbound)
                     replies = body(turn)
                     turn.save()
-                return self._after_commit(turn.ctx.after_commit, replies)
-            except (StaleDataError, IntegrityError, OperationalError) as exc:
-                if attempt == 4 or (isinstance(exc, OperationalError) and not _retryable(exc)):
-                    log.exception("turn failed after %d attempts", attempt + 1)
+                    session.flush()  # every statement of the turn runs before COMMIT
+                    xid = session.info.get("xid") or self.db.transaction_id(session)
+                    committing = True
+                    session.commit()
+                return self._committed(turn, replies)
+            except DBAPIError as exc:
+                if _timed_out(exc):
+                    log.warning("turn gave up waiting (%s)", _sqlstate(exc))
+                    return [Reply(text=self.messages["error"])]
+                if exc.connection_invalidated:
+                    outcome = self.db.committed(xid) if committing else False
+                    if outcome:
+                        log.info("connection lost at COMMIT, which went through")
+                        return self._committed(turn, replies)
+                    if outcome is None or reconnected:
+                        log.warning("connection lost %s", "at COMMIT" if committing else "twice")
+                        return [Reply(text=self.messages["error"])]
+                    reconnected = True
+                    log.info("connection lost before COMMIT took effect, retrying once")
+                    continue
+                if (
+                    attempt == ATTEMPTS - 1
+                    or not isinstance(exc, IntegrityError | OperationalError)
+                    or (isinstance(exc, OperationalError) and not _retryable(exc))
+                ):
+                    log.error("turn failed after %d attempts (%s)", attempt + 1, _describe(exc))
                     return [Reply(text=self.messages["error"])]
                 log.info("turn conflict (%s), retrying", type(exc).__name__)
+            except StaleDataError:
+                if attempt == ATTEMPTS - 1:
+                    log.error("turn failed after %d attempts (stale version)", attempt + 1)
+                    return [Reply(text=self.messages["error"])]
+                log.info("turn conflict (stale version), retrying")
             except Exception:
                 log.exception("turn failed for a %s user", inbound.user.platform)
                 return [Reply(text=self.messages["error"])]
-        return [Reply(text=self.messages["error"])]  # pragma: no cover
+            time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))
+        log.error("turn failed after %d attempts", ATTEMPTS)
+        return [Reply(text=self.messages["error"])]
+
+    def _committed(self, turn: Any, replies: list[Reply]) -> list[Reply]:
+        self._housekeep()
+        return self._after_commit(turn.ctx.after_commit, replies)
+
+    def _housekeep(self) -> None:
+        """Prune old processed events and expired personal files, at most every few minutes.
+
+        Done here, after a commit, rather than in the scheduler: every deployment answers turns
+        (the scheduler can be turned off or run elsewhere), and outside the turn's transaction
+        so that no person's turn ever waits on it. One thread per process at a time.
+        """
+        now = time.monotonic()
+        if now < self._next_housekeeping or not self._housekeeping.acquire(blocking=False):
+            return
+        try:
+            self._next_housekeeping = now + HOUSEKEEPING_EVERY_SECONDS
+            cutoff = self.clock() - EVENTS_KEEP
+            with self.db.transaction() as session:
+                session.execute(delete(ProcessedEvent).where(ProcessedEvent.created_at < cutoff))
+            prune_files(self.settings)
+        except Exception as exc:
+            log.warning("housekeeping failed (%s), will try again later", type(exc).__name__)
+        finally:
+            self._housekeeping.release()
 
     @staticmethod
     def _after_commit(jobs: list[Callable[[], None]], replies: list[Reply]) -> list[Reply]:
@@ -143,29 +227,44 @@ class Engine:
             for r in replies
         ]
 
-    def _seen(self, session: Session, inbound: Inbound) -> bool:
-        key = f"{inbound.user.platform}:{inbound.user.workspace}:{inbound.event_id}"[:200]
-        if session.get(ProcessedEvent, key) is not None:
-            return True
-        session.add(ProcessedEvent(key=key, created_at=self.clock()))
-        return False
-
     def _load(
         self, session: Session, inbound: Inbound, create: bool = True
     ) -> tuple[User, Conversation | None] | None:
-        """The person (row-locked for the whole turn) and their conversation, in one query.
+        """The person (row-locked for the whole turn), then their conversation.
 
-        A person not stored yet is created, unless ``create`` is false (then: None).
+        None when this platform event was handled already, or when a person not stored yet is
+        not to be created (``create`` false); otherwise a new person is created.
+
+        The lock statement also says whether the event was seen (and, on PostgreSQL, the
+        transaction's id, for :meth:`Database.committed`), so a turn costs no extra round trip.
+        A duplicate handled concurrently elsewhere may not be seen here yet (the check reads
+        the snapshot from before the lock wait); its insert then conflicts and the retry sees it.
 
         The lock is taken before reading the conversation, so two processes handling the same
         person's messages queue up instead of both reading the old state (aiogram's bug #1317).
+        Two statements, not one join: on PostgreSQL a statement that waited for a row lock
+        re-reads only the locked row; the joined conversation would still come from the
+        snapshot taken before the wait (the previous turn's state), and the version check would
+        then fail the turn. The second statement reads as of after the wait.
         """
         key = inbound.user
-        params = {"platform": key.platform, "workspace": key.workspace, "user_id": key.user_id}
-        row = session.execute(_LOAD_PERSON, params).one_or_none()
+        params = {
+            "platform": key.platform,
+            "workspace": key.workspace,
+            "user_id": key.user_id,
+            "event_key": event_key(inbound) if inbound.event_id else "",
+        }
+        row = session.execute(self._lock_person, params).one_or_none()
         now = self.clock()
         if row is not None:
-            user, conversation = row
+            user, seen = row[0], row[1]
+            if len(row) > 2:
+                session.info["xid"] = row[2]
+            if seen:
+                return None
+            conversation = session.execute(_LOAD_CONVERSATION, {"uid": user.id}).scalar()
+        elif inbound.event_id and session.get(ProcessedEvent, params["event_key"]) is not None:
+            return None  # e.g. a platform's retry of the ``forget me`` turn: not re-created
         elif not create:
             return None
         else:
@@ -190,17 +289,46 @@ class Engine:
         return user, conversation
 
 
-_LOAD_PERSON = (
-    select(User, Conversation)
-    .outerjoin(Conversation, Conversation.user_id == User.id)
-    .where(
-        User.platform == bindparam("platform"),
-        User.workspace == bindparam("workspace"),
-        User.external_id == bindparam("user_id"),
+def _lock_person(postgres: bool) -> Any:
+    """SELECT the person FOR UPDATE, whether the event was seen, and the transaction id (PG)."""
+    seen = exists().where(ProcessedEvent.key == bindparam("event_key"))
+    columns: list[Any] = [User, seen]
+    if postgres:
+        columns.append(func.txid_current())
+    return (
+        select(*columns)
+        .where(
+            User.platform == bindparam("platform"),
+            User.workspace == bindparam("workspace"),
+            User.external_id == bindparam("user_id"),
+        )
+        .with_for_update(of=User)
+        .execution_options(populate_existing=True)
     )
-    .with_for_update(of=User)
-)
+
+
+_LOAD_CONVERSATION = select(Conversation).where(Conversation.user_id == bindparam("uid"))
 LAST_SEEN_EVERY = timedelta(minutes=10)
+ATTEMPTS = 5
+BACKOFF_SECONDS = 0.02  # the first retry waits up to 20 ms, doubling each time
+# Slack and Discord retry an event within minutes; a day of event ids is plenty.
+EVENTS_KEEP = timedelta(hours=24)
+HOUSEKEEPING_EVERY_SECONDS = 600.0
+# PostgreSQL: lock_not_available (lock_timeout), query_canceled (statement_timeout).
+_TIMEOUT_STATES = ("55P03", "57014")
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
+def _timed_out(exc: DBAPIError) -> bool:
+    return _sqlstate(exc) in _TIMEOUT_STATES
+
+
+def _describe(exc: DBAPIError) -> str:
+    """The error's kind and code, never its text (which can quote the person's words)."""
+    return f"{type(exc.orig).__name__} {_sqlstate(exc) or ''}".strip()
 
 
 def _retryable(exc: OperationalError) -> bool:

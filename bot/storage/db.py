@@ -3,21 +3,30 @@
 SQLite is the zero-setup default: WAL so readers never block the writer, a busy timeout, and
 every transaction begun ``IMMEDIATE``. A deferred transaction that reads and then writes gets
 SQLITE_BUSY at the write despite the busy timeout; taking the write lock at BEGIN makes a second
-writer wait its turn instead. On PostgreSQL the engine's turn takes a row lock on the person.
+writer wait its turn instead. On PostgreSQL the engine's turn takes a row lock on the person,
+and every session carries ``lock_timeout``, ``statement_timeout`` and
+``idle_in_transaction_session_timeout`` so that nothing waits on a stuck transaction for long.
+
+Everything Rebound stores is personal, so a new SQLite file is created readable by its owner
+only (0600); SQLite gives its -wal and -shm files the same mode as the database file.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import DatabaseSettings
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -26,18 +35,35 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 class Database:
     """One SQLAlchemy engine and its sessions. ``transaction()`` is one unit of work."""
 
-    def __init__(self, url: str, echo: bool = False, pool_size: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        echo: bool | None = None,
+        pool_size: int | None = None,
+        settings: DatabaseSettings | None = None,
+    ) -> None:
+        """``settings`` gives echo, pool size and timeouts; ``echo``/``pool_size`` override it."""
+        options = settings or DatabaseSettings()
+        echo = options.echo if echo is None else echo
+        pool_size = options.pool_size if pool_size is None else pool_size
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        # Parameters are people's words: keep them out of error messages and the echo log.
+        # hide_parameters: an error or an echoed statement never shows the values bound to it
+        # (people's words, tokens); only the SQL.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             database = self.url.database or ""
             if database and database != ":memory:":
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                _create_private_file(Path(database).expanduser())
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
+            # pool_pre_ping: a connection whose backend was terminated while idle in the pool
+            # is replaced at checkout instead of failing the next turn.
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            # Kept after any ``?options=...`` the URL already carries (e.g. a search_path).
+            given = self.url.query.get("options")
+            given = given if isinstance(given, str) else " ".join(given or ())
+            kwargs["connect_args"] = {"options": f"{given} {_pg_timeouts(options)}".strip()}
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             _tune_sqlite(self.engine)
@@ -49,20 +75,92 @@ class Database:
         with self.sessions.begin() as session:
             yield session
 
+    def transaction_id(self, session: Session) -> int | None:
+        """PostgreSQL: the id of the session's transaction, to ask about after a lost COMMIT."""
+        if self.is_sqlite:
+            return None
+        return int(session.execute(text("SELECT txid_current()")).scalar_one())
+
+    def committed(self, xid: int | None, tries: int = 10) -> bool | None:
+        """Did transaction ``xid`` commit? True or False; None when it cannot be known.
+
+        PostgreSQL's ``txid_status`` exists for exactly this: a client that lost its
+        connection while COMMIT was in flight asks, on a new connection, how it ended. A
+        backend that is still exiting reports "in progress" for a moment, hence the retries.
+        """
+        if xid is None:
+            return None
+        for attempt in range(tries):
+            try:
+                with self.engine.connect() as conn:
+                    status = conn.execute(text("SELECT txid_status(:x)"), {"x": xid}).scalar()
+            except Exception as exc:
+                log.warning("cannot ask how a transaction ended (%s)", type(exc).__name__)
+                return None
+            if status in ("committed", "aborted"):
+                return status == "committed"
+            time.sleep(0.02 * (attempt + 1))
+        return None
+
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (safe to call when already there)."""
-        from alembic import command
-
-        with self.engine.begin() as connection:
-            if not self.is_sqlite:
-                # Several processes may start at once: only one migrates, the others wait.
-                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7242001)")
-            cfg = alembic_config(self.url.render_as_string(hide_password=False))
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
+        with self.engine.connect() as connection:
+            if self.is_sqlite:
+                # A batch migration copies a table and drops the old one; with foreign keys on,
+                # dropping ``users`` would cascade-delete every person's rows. The pragma only
+                # takes effect outside a transaction, hence the raw connection, before BEGIN.
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            try:
+                with connection.begin():
+                    if self.is_sqlite:
+                        _migrate(connection, self.url)
+                        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise RuntimeError(f"migration broke {len(broken)} foreign keys")
+                    else:
+                        # A migration may take longer than a turn is allowed to.
+                        connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                        connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
+                        # Several processes may start at once: only one migrates, others wait.
+                        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7242001)")
+                        _migrate(connection, self.url)
+            finally:
+                if self.is_sqlite:
+                    connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _migrate(connection: Any, url: Any) -> None:
+    from alembic import command
+
+    cfg = alembic_config(url.render_as_string(hide_password=False))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")
+
+
+def _pg_timeouts(options: DatabaseSettings) -> str:
+    """libpq ``options``: the server applies these to every session the pool opens."""
+    values = {
+        "lock_timeout": options.lock_timeout_seconds,
+        "statement_timeout": options.statement_timeout_seconds,
+        "idle_in_transaction_session_timeout": options.idle_in_transaction_timeout_seconds,
+    }
+    return " ".join(f"-c {name}={round(seconds * 1000)}" for name, seconds in values.items())
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file 0600 (in a folder made 0700) before SQLite opens it.
+
+    An existing file keeps the mode its owner gave it.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -123,10 +221,14 @@ def is_current(db: Database) -> bool:
 
 
 def open_database(
-    url: str, echo: bool = False, pool_size: int = 5, migrate: bool = True
+    url: str,
+    echo: bool | None = None,
+    pool_size: int | None = None,
+    migrate: bool = True,
+    settings: DatabaseSettings | None = None,
 ) -> Database:
     """Open the database; a new or outdated one is migrated first, so there is no extra step."""
-    db = Database(url, echo=echo, pool_size=pool_size)
+    db = Database(url, echo=echo, pool_size=pool_size, settings=settings)
     if migrate and not is_current(db):
         db.upgrade()
     return db

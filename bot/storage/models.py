@@ -31,6 +31,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 _Row = TypeVar("_Row")
 
 
+def event_key(inbound: Any) -> str:
+    """The ``processed_events`` key of an inbound event: platform, workspace and event id."""
+    user = inbound.user
+    return f"{user.platform}:{user.workspace}:{inbound.event_id}"[:200]
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -80,7 +86,13 @@ class User(Base):
     """A person on one platform and workspace. Identity is the triple, never the user id alone."""
 
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("platform", "workspace", "external_id"),)
+    # AUTOINCREMENT: SQLite would otherwise hand a forgotten person's id to the next newcomer,
+    # and anything left keyed by that id (a log line, a file) would then point at them.
+    # PostgreSQL's sequence never reuses a value anyway.
+    __table_args__ = (
+        UniqueConstraint("platform", "workspace", "external_id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
@@ -121,12 +133,20 @@ class Conversation(Base):
 
 
 class ProcessedEvent(Base):
-    """Platform event ids already handled, so a retried delivery is answered only once."""
+    """Platform event ids already handled, so a retried delivery is answered only once.
+
+    ``user_id`` says whose turn it was, so ``forget me`` can delete them; it is null for rows
+    written before it existed and for the ``forget me`` turn's own event (kept, unlinked, so a
+    retry of it is not answered again). Rows are pruned after ``EVENTS_KEEP``.
+    """
 
     __tablename__ = "processed_events"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
 
 
 class Interview(Base):
