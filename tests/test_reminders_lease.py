@@ -31,7 +31,7 @@ from bot.storage.db import Database
 from bot.storage.models import SchedulerLease
 
 from .conftest import Clock
-from .reminders_helpers import Inbox, meet, remind
+from .reminders_helpers import Inbox, meet, remind, status
 
 DEADLINE = 30.0
 TTL = timedelta(seconds=0.6)
@@ -129,14 +129,14 @@ def ada(engine: Engine, clock: Clock) -> Engine:
     return engine
 
 
-def _due_summary(engine: Engine) -> None:
+def _due_summary(engine: Engine) -> int:
     from .test_reminders_delivery import meet_key
 
     with engine.db.transaction() as s:
         from .reminders_helpers import find
 
         find(s, meet_key("ada")).weekly_summary = True
-    remind(engine.db, meet_key("ada"), "weekly_summary", engine.clock())
+    return remind(engine.db, meet_key("ada"), "weekly_summary", engine.clock())
 
 
 def test_a_database_outage_during_renewals_is_retried_and_a_due_reminder_still_goes_out(
@@ -207,3 +207,26 @@ def test_an_in_process_scheduler_on_standby_takes_its_lease_back_and_says_so_lou
         r.levelno == logging.ERROR and "another scheduler holds the lease (other)" in r.message
         for r in caplog.records
     )
+
+
+def test_a_database_error_mid_delivery_leaves_no_row_claimed_and_it_goes_out_next_pass(
+    ada: Engine, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim and the render went through, then the database failed: nothing was sent."""
+    rid = _due_summary(ada)
+    inbox = Inbox(clock)
+    scheduler = ReminderScheduler(ada, {"terminal": inbox})
+    real = ReminderScheduler._mark_sending
+    calls: list[int] = []
+
+    def flaky_mark(self: ReminderScheduler, reminder_id: int) -> bool:
+        calls.append(reminder_id)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE reminders", {}, ConnectionRefusedError(111))
+        return real(self, reminder_id)
+
+    monkeypatch.setattr(ReminderScheduler, "_mark_sending", flaky_mark)
+    assert scheduler.run_pending() == 0
+    assert status(ada.db, rid) == "pending"  # not left "claimed" until the next restart
+    assert scheduler.run_pending() == 1  # at once: its own render is not "mid-conversation"
+    assert len(inbox.sent) == 1

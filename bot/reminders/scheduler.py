@@ -134,6 +134,7 @@ class ReminderScheduler:
         self.standby = standby  # on losing the lease, wait to take it back rather than stop
         self._valid_until = 0.0  # time.monotonic() up to which the lease is surely ours
         self._first_pass = threading.Event()
+        self._leftovers = False  # a pass hit database errors: it may have left rows claimed
         self._keeper: threading.Thread | None = None
         self._pass_lock = threading.Lock()
         self._aps: BackgroundScheduler | None = None
@@ -200,6 +201,7 @@ class ReminderScheduler:
         """
         every = max(self.lease.ttl.total_seconds() / 3, 0.05)
         delay, failures, since, last_log, expired = every, 0, 0.0, 0.0, False
+        back = False  # the database just answered again after failures
         while not self._stopping.wait(delay):
             asked = time.monotonic()
             try:
@@ -223,16 +225,20 @@ class ReminderScheduler:
                     "now held by another scheduler" if outcome is Renewal.TAKEN else
                     "taken back (nobody else took it)" if expired else "kept",
                 )  # fmt: skip
-                failures, expired = 0, False
+                failures, expired, back = 0, False, True
             if outcome is Renewal.TAKEN:
                 if self._lost():
                     return
                 continue
             if outcome is Renewal.REGAINED and self._valid_until == 0.0:
                 log.warning("the scheduler lease is free again: taken back, delivering")
+                back = True
             self._valid_until = asked + self.lease.ttl.total_seconds()
             if outcome is Renewal.REGAINED:
                 self._recover_quietly()
+            if back:  # deliver what fell due meanwhile now, not a poll later
+                back = False
+                self._wake_now()
 
     def _log_outage(self, failures: int, seconds: float, exc: BaseException) -> None:
         """One loud line: the kind of error (never its text: it may quote parameters)."""
@@ -290,6 +296,12 @@ class ReminderScheduler:
             self._first_pass.set()
         self._arm_wake()
 
+    def _wake_now(self) -> None:
+        aps = self._aps
+        if aps is not None and aps.running and not self._halted():
+            aps.add_job(self._tick, "date", run_date=datetime.now(UTC), id="wake",
+                        replace_existing=True)  # fmt: skip
+
     def _arm_wake(self) -> None:
         """One date job at the next known due time, if it comes before the next poll."""
         if self._aps is None or not self._aps.running or self.stopped.is_set():
@@ -345,8 +357,10 @@ class ReminderScheduler:
                         claimed = self._claim(reminder_id)
                         if claimed is not None:
                             sent += self._deliver(claimed)
-                    except SQLAlchemyError:
-                        log.exception("reminder %s: database error; will retry", reminder_id)
+                    except SQLAlchemyError as exc:
+                        self._db_error(reminder_id, exc)
+            if self._leftovers:
+                self._tidy_own()
             if self.on_pass is not None:
                 self.on_pass(sent)
             return sent
@@ -372,8 +386,8 @@ class ReminderScheduler:
                     try:
                         claimed = self._claim(reminder_id)
                         replies = self._render(claimed) if claimed is not None else None
-                    except SQLAlchemyError:
-                        log.exception("reminder %s: database error; will retry", reminder_id)
+                    except SQLAlchemyError as exc:
+                        self._db_error(reminder_id, exc)
                     if claimed is None or replies is None:
                         slots.release()
                         continue
@@ -382,6 +396,39 @@ class ReminderScheduler:
                     futures.append(future)
                 due = [i for i in self._due_ids(self.engine.clock()) if i not in tried]
         return sum(f.result() for f in futures)
+
+    def _db_error(self, reminder_id: int, exc: SQLAlchemyError) -> None:
+        """Logged by kind only (its text may quote a person's words); the row is tidied later."""
+        self._leftovers = True
+        log.warning("reminder %s: database error (%s); will retry",
+                    reminder_id, type(exc.orig or exc).__name__)  # fmt: skip
+
+    def _tidy_own(self) -> None:
+        """After a pass that hit database errors: our own rows it left ``claimed`` or ``sending``.
+
+        Called at the end of a pass, under the pass lock, when nothing of ours is in flight, so
+        these rows are leftovers: claimed ones go back to pending (nothing reached a sender),
+        sending ones become interrupted (never resent), the same rule as after a crash.
+        """
+        try:
+            with self.db.transaction() as session:
+                mine = Reminder.claimed_by == self.holder
+                back = session.execute(
+                    update(Reminder)
+                    .where(Reminder.status == "claimed", mine)
+                    .values(status="pending", claimed_by=None, last_error=RECOVERED)
+                ).rowcount  # type: ignore[attr-defined]
+                lost = session.execute(
+                    update(Reminder)
+                    .where(Reminder.status == "sending", mine)
+                    .values(status="interrupted", last_error=INTERRUPTED)
+                ).rowcount  # type: ignore[attr-defined]
+        except SQLAlchemyError:
+            return  # still failing: try again after the next pass
+        self._leftovers = False
+        if back or lost:
+            log.warning("after database errors: %d claimed reminder(s) back to pending, "
+                        "%d marked interrupted", back, lost)  # fmt: skip
 
     def _halted(self) -> bool:
         """Stop claiming: stopping, or the lease is not surely ours (a renewal is failing)."""
@@ -392,8 +439,8 @@ class ReminderScheduler:
     def _send_safely(self, claimed: Claimed, replies: list[Reply]) -> int:
         try:
             return self._send(claimed, replies)
-        except SQLAlchemyError:
-            log.exception("reminder %s: database error; will retry", claimed.id)
+        except SQLAlchemyError as exc:
+            self._db_error(claimed.id, exc)
             return 0
 
     def next_due(self) -> datetime | None:
