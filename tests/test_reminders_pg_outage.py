@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine as Engine_
 from sqlalchemy import create_engine, select, text
+from sqlalchemy.pool import NullPool
 
 from bot.config import Settings
 from bot.conversation.engine import Engine
@@ -50,7 +51,9 @@ class Running:
     """A scheduler on a fresh database, an admin connection to hurt it, and its inbox."""
 
     def __init__(self, url: str, admin: Engine_, name: str, engine: Engine, clock: Clock) -> None:
-        self.url, self.admin, self.name, self.engine = url, admin, name, engine
+        self.url, self.name, self.engine = url, name, engine
+        # Its own connection per statement: a pooled one could be one that was terminated.
+        self.admin = create_engine(admin.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
         self.inbox = Inbox(clock)
         self.lease = Lease(engine.db, ttl=TTL)
         self.scheduler = ReminderScheduler(engine, {"terminal": self.inbox}, lease=self.lease)

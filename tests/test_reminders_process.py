@@ -46,7 +46,8 @@ def env(db_path: Path) -> dict[str, str]:
         **os.environ,
         "REBOUND_DATABASE__URL": f"sqlite:///{db_path}",
         "REBOUND_REMINDERS__POLL_SECONDS": "0.1",
-        "REBOUND_TEST_LEASE_SECONDS": LEASE_SECONDS,
+        # (set it to 15, the real lease life, to measure a restart as it would really be)
+        "REBOUND_TEST_LEASE_SECONDS": os.environ.get("REBOUND_TEST_LEASE_SECONDS", LEASE_SECONDS),
         "PYTHONPATH": str(ROOT),
     }
 

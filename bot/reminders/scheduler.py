@@ -179,6 +179,8 @@ class ReminderScheduler:
         self._aps = None
         if self._keeper is not None and self._keeper is not threading.current_thread():
             self._keeper.join(10)
+        if self._pass_lock.acquire(timeout=60):  # a pass still finishing (after a lost lease)
+            self._pass_lock.release()
         try:
             self.lease.release()
         except SQLAlchemyError:
