@@ -72,6 +72,9 @@ def chat_reminders(engine: Engine, console: Console) -> Iterator[bool]:
         console.write("(Reminders are being sent by another Rebound process, not this chat.)\n")
         yield False
         return
+    except BaseException:  # Ctrl-C during the first pass: still give the lease back
+        scheduler.stop()
+        raise
     try:
         yield sender.delivered > 0
     finally:

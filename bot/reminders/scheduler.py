@@ -4,7 +4,7 @@ Why APScheduler keeps no job store of its own here: the reminders table is alrea
 record that every process writes, lists and deletes (``forget me``). A SQLAlchemy job store
 would be a second copy of the same facts, written by the scheduler alone, holding pickled
 callables that it silently deletes when they no longer unpickle, and it must never be shared by
-two schedulers (they run each job twice). So APScheduler runs on a ``MemoryJobStore`` with three
+two schedulers (they run each job twice). So APScheduler runs on a ``MemoryJobStore`` with two
 jobs rebuilt at every start: ``poll`` (every ``reminders.poll_seconds``: deliver what is due,
 notice rows other processes added), ``wake`` (one date job at the next known due time, so a
 reminder known in advance goes out on the minute, not up to a poll later). The lease is renewed
