@@ -100,7 +100,8 @@ def running(settings: Settings, clock: Clock) -> Iterator[Running]:
         world.allow(True)
         world.scheduler.stop()
         engine.db.dispose()
-        drop_database(admin, name)
+        admin.dispose()
+        drop_database(world.admin, name)  # a fresh connection: a pooled one may be terminated
 
 
 def _no_false_takeover(caplog: pytest.LogCaptureFixture, world: Running) -> None:
