@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, UserKey
 from bot.reminders import delivery
-from bot.reminders.lease import Lease, LeaseHeld
+from bot.reminders.lease import Lease, LeaseHeld, Renewal
 from bot.reminders.scheduler import MAX_ATTEMPTS, ReminderScheduler
 from bot.reminders.sender import DeliveryFailed, Recipient
 from bot.storage.db import Database
@@ -229,18 +229,14 @@ def test_a_second_scheduler_refuses_to_start_with_a_clear_message(db: Database) 
         second.acquire()
     first.release()
     second.acquire()
-    assert not first.renew() and second.renew()
+    assert first.renew() is Renewal.TAKEN and second.renew() is Renewal.RENEWED
 
 
-def test_an_expired_lease_or_a_dead_local_holder_is_taken_over(db: Database) -> None:
+def test_an_expired_lease_is_taken_over_and_a_valid_one_is_not(db: Database) -> None:
     old = Lease(db)
     old.acquire()
     with db.transaction() as s:
         s.execute(update(SchedulerLease).values(expires_at=datetime.now(UTC) - timedelta(1)))
-    Lease(db).acquire()
-    with db.transaction() as s:  # a process on this machine that no longer exists
-        dead = f"{old.holder.rsplit(':', 2)[0]}:{2**22 + 12345}:gone"
-        s.execute(update(SchedulerLease).values(holder=dead))
     Lease(db).acquire()
     with db.transaction() as s:  # alive (this very process), on another machine: refused
         s.execute(update(SchedulerLease).values(holder=f"elsewhere:{os.getpid()}:x"))
@@ -304,20 +300,22 @@ def test_a_reminder_known_in_advance_is_woken_for_not_left_to_the_next_poll(
         scheduler.stop()
 
 
-def test_a_scheduler_that_loses_its_lease_stops_delivering(
+def test_a_scheduler_whose_lease_another_holder_really_holds_stops_and_says_so(
     db: Database,
     engine: Engine,
-    settings,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     scheduler = ReminderScheduler(engine, {}, lease=Lease(db, ttl=timedelta(seconds=0.3)))
     scheduler.start()
     try:
-        with db.transaction() as s:
-            s.execute(update(SchedulerLease).values(holder="usurper:1:x"))
+        with db.transaction() as s:  # a live usurper: its lease is valid for an hour
+            s.execute(update(SchedulerLease).values(
+                holder="usurper", expires_at=datetime.now(UTC) + timedelta(hours=1)))  # fmt: skip
         assert scheduler.stopped.wait(20)
         assert scheduler.lease_lost
     finally:
         scheduler.stop()
+    assert "another scheduler holds the lease (usurper); stopping" in caplog.text
 
 
 def _signal(deliver, event: threading.Event):  # type: ignore[no-untyped-def]

@@ -33,7 +33,7 @@ from .conftest import ROOT, Clock
 from .reminders_helpers import meet
 from .test_postgres import create_database, drop_database
 from .test_reminders_delivery import due_for_all
-from .test_reminders_process import lines, wait_for
+from .test_reminders_process import LEASE_SECONDS, lines, wait_for
 
 PG_URL = os.environ.get("REBOUND_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="REBOUND_TEST_POSTGRES_URL is not set")
@@ -66,7 +66,8 @@ def statuses(url: str) -> dict[str, str]:
 
 class Scheduler:
     def __init__(self, url: str, now: datetime, out: Path, mode: str) -> None:
-        env = {**os.environ, "REBOUND_REMINDERS__POLL_SECONDS": "0.1", "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "REBOUND_REMINDERS__POLL_SECONDS": "0.1", "PYTHONPATH": str(ROOT),
+               "REBOUND_TEST_LEASE_SECONDS": LEASE_SECONDS}  # fmt: skip
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.test_reminders_pg_burst", url, now.isoformat(),
              str(out), mode],
@@ -75,7 +76,7 @@ class Scheduler:
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)  # reaped: the lease can be taken over at once
+        self.proc.wait(10)  # reaped; its lease expires within LEASE_SECONDS
 
 
 @pytest.mark.parametrize("mode", ["block", "kill"])
@@ -131,9 +132,11 @@ def worker(url: str, now: str, out: str, mode: str) -> None:
     ``block``: deliveries from the KILL_AFTER-th on hang inside the sender until killed;
     ``kill``: each delivery takes a little while, like a real API call.
     """
+    from bot.reminders import lease
     from bot.reminders.scheduler import ReminderScheduler
     from bot.storage.db import open_database
 
+    lease.LEASE_TTL = timedelta(seconds=float(os.environ["REBOUND_TEST_LEASE_SECONDS"]))
     offset = datetime.fromisoformat(now) - datetime.now(UTC)
     engine = Engine(open_database(url), load_settings(None),
                     clock=lambda: datetime.now(UTC) + offset)  # fmt: skip
@@ -153,7 +156,9 @@ def worker(url: str, now: str, out: str, mode: str) -> None:
             elif mode == "kill":
                 time.sleep(0.02)  # pacing, so the burst is still going when the kill comes
 
-    ReminderScheduler(engine, {"terminal": FileSender()}).start()
+    ReminderScheduler(engine, {"terminal": FileSender()}).start(
+        wait=lease.LEASE_TTL.total_seconds() + 1  # a killed one's lease expires first
+    )
     threading.Event().wait()
 
 

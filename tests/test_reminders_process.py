@@ -26,6 +26,7 @@ from .conftest import ROOT
 
 T = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
 DEADLINE = 30.0
+LEASE_SECONDS = "1"  # the workers' lease life: a restart after SIGKILL waits this long at most
 
 
 def wait_for(what: str, condition: Callable[[], bool]) -> None:
@@ -45,20 +46,34 @@ def env(db_path: Path) -> dict[str, str]:
         **os.environ,
         "REBOUND_DATABASE__URL": f"sqlite:///{db_path}",
         "REBOUND_REMINDERS__POLL_SECONDS": "0.1",
+        # (set it to 15, the real lease life, to measure a restart as it would really be)
+        "REBOUND_TEST_LEASE_SECONDS": os.environ.get("REBOUND_TEST_LEASE_SECONDS", LEASE_SECONDS),
         "PYTHONPATH": str(ROOT),
     }
 
 
 class Worker:
-    """One scheduler process; ``passes`` counts its completed passes (from its own file)."""
+    """One scheduler process; ``passes`` counts its completed passes (from its own file).
 
-    def __init__(self, db_path: Path, now: datetime, out: Path, mode: str = "record") -> None:
-        self.passes = out.with_name(f"passes-{time.monotonic_ns()}")
+    ``cli``: the real ``rebound scheduler`` command (its signal handling, exit status and
+    messages), with this module's file sender in place of the platforms' senders.
+    """
+
+    def __init__(
+        self, db_path: Path, now: datetime, out: Path, mode: str = "record", cli: bool = False
+    ) -> None:
+        stamp = time.monotonic_ns()
+        self.passes = out.with_name(f"passes-{stamp}")
+        self.errors = out.with_name(f"stderr-{stamp}")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.test_reminders_process", str(db_path), now.isoformat(),
-             str(out), str(self.passes), mode],
-            cwd=ROOT, env=env(db_path), stderr=subprocess.PIPE, text=True,
+             str(out), str(self.passes), mode, "cli" if cli else "worker"],
+            cwd=ROOT, env=env(db_path), stdout=subprocess.DEVNULL,
+            stderr=self.errors.open("w"), text=True,
         )  # fmt: skip
+
+    def stderr(self) -> str:
+        return self.errors.read_text() if self.errors.exists() else ""
 
     def count(self) -> int:
         return len(lines(self.passes))
@@ -69,14 +84,12 @@ class Worker:
 
     def _dead(self) -> bool:
         if self.proc.poll() is not None:
-            raise AssertionError(
-                f"worker died: {self.proc.stderr.read() if self.proc.stderr else ''}"
-            )
+            raise AssertionError(f"worker died: {self.stderr()}")
         return False
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)  # reaped: its pid is really gone, so the lease can be taken over
+        self.proc.wait(10)  # reaped; its lease expires within LEASE_SECONDS, then is taken over
 
 
 @pytest.fixture
@@ -186,16 +199,28 @@ def test_rebound_chat_prints_reminders_that_fell_due(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- the worker process
 
 
-def worker(db_url: str, now: str, out: str, passes: str, mode: str) -> None:
-    """A scheduler with a clock starting at ``now`` and a sender that appends to ``out``."""
+def held_file(out: Path) -> Path:
+    """Where a ``claim-block`` worker names the reminder it claimed, rendered and hung on."""
+    return out.with_name(out.name + ".held")
+
+
+def worker(db_url: str, now: str, out: str, passes: str, mode: str, entry: str) -> None:
+    """A scheduler with a clock starting at ``now`` and a sender that appends to ``out``.
+
+    Modes: ``record`` (just send), ``block`` (the sender hangs once handed the message),
+    ``slow`` (each send takes 0.3 s, like a slow platform), ``claim-block`` (hangs after the
+    claim and the render, before ``sending``: the row stays ``claimed``).
+    """
+    from datetime import timedelta
+
+    import bot.reminders.cli as reminders_cli
     from bot.config import load_settings
     from bot.conversation.engine import Engine
+    from bot.reminders import lease
     from bot.reminders.scheduler import ReminderScheduler
     from bot.storage.db import open_database
 
-    offset = datetime.fromisoformat(now) - datetime.now(UTC)
-    engine = Engine(open_database(db_url), load_settings(None),
-                    clock=lambda: datetime.now(UTC) + offset)  # fmt: skip
+    lease.LEASE_TTL = timedelta(seconds=float(os.environ["REBOUND_TEST_LEASE_SECONDS"]))
 
     class FileSender:
         platform = "terminal"
@@ -207,18 +232,40 @@ def worker(db_url: str, now: str, out: str, passes: str, mode: str) -> None:
                 os.fsync(f.fileno())
             if mode == "block":
                 threading.Event().wait()  # hangs until killed
+            elif mode == "slow":
+                time.sleep(0.3)
+
+    if mode == "claim-block":
+
+        def hang(self: ReminderScheduler, reminder_id: int) -> bool:
+            held_file(Path(out)).write_text(f"{reminder_id}\n")
+            threading.Event().wait()  # claimed and rendered, never marked sending
+            return False
+
+        ReminderScheduler._mark_sending = hang  # type: ignore[method-assign]
 
     def on_pass(_sent: int) -> None:
         with open(passes, "a", encoding="utf-8") as f:
             f.write("pass\n")
 
-    ReminderScheduler(engine, {"terminal": FileSender()}, on_pass=on_pass).start()
+    if entry == "cli":  # the real command, with the file sender as the only platform
+        from bot.cli import main
+
+        reminders_cli.configured_senders = lambda _engine: {"terminal": FileSender()}
+        sys.argv = ["rebound", "scheduler", "--db", db_url, "--now", now]
+        main()
+        return
+    offset = datetime.fromisoformat(now) - datetime.now(UTC)
+    engine = Engine(open_database(db_url), load_settings(None),
+                    clock=lambda: datetime.now(UTC) + offset)  # fmt: skip
+    scheduler = ReminderScheduler(engine, {"terminal": FileSender()}, on_pass=on_pass)
+    scheduler.start(wait=lease.LEASE_TTL.total_seconds() + 1)  # a killed one's lease expires
     threading.Event().wait()
 
 
 if __name__ == "__main__":
-    db_path, now_arg, out_arg, passes_arg, mode_arg = sys.argv[1:6]
-    worker(f"sqlite:///{db_path}", now_arg, out_arg, passes_arg, mode_arg)
+    db_path, now_arg, out_arg, passes_arg, mode_arg, entry_arg = sys.argv[1:7]
+    worker(f"sqlite:///{db_path}", now_arg, out_arg, passes_arg, mode_arg, entry_arg)
 
 
 @pytest.mark.parametrize("command", ["run", "scheduler"])

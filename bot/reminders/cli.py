@@ -10,7 +10,12 @@ Process shapes (one scheduler per database, always):
 * ``rebound scheduler``: the scheduler alone, beside N adapter processes (see ``Procfile``). It
   notices rows added by the other processes within ``reminders.poll_seconds``.
 
-A second scheduler on the same database refuses to start (exit status 1) and says why.
+A second scheduler on the same database refuses to start (exit status 1) and says why; one
+that finds a lease row left by a crashed scheduler waits up to one lease life for it to expire.
+The schedulers inside ``chat`` and ``run`` are on standby after losing the lease: they log it
+loudly and keep trying to take it back, so the process never goes on without reminders silently.
+SIGTERM, like Ctrl-C, stops cleanly at any point, even during the catch-up pass: the delivery in
+flight finishes, the lease row is released, exit status 0.
 """
 
 from __future__ import annotations
@@ -56,7 +61,10 @@ def chat_reminders(engine: Engine, console: Console) -> Iterator[bool]:
         return
     sender = ConsoleSender(console.write, console.user)
     scheduler = ReminderScheduler(
-        engine, {sender.platform: sender}, only={sender.platform: console.user.user_id}
+        engine,
+        {sender.platform: sender},
+        only={sender.platform: console.user.user_id},
+        standby=True,
     )
     try:
         scheduler.start()
@@ -64,6 +72,9 @@ def chat_reminders(engine: Engine, console: Console) -> Iterator[bool]:
         console.write("(Reminders are being sent by another Rebound process, not this chat.)\n")
         yield False
         return
+    except BaseException:  # Ctrl-C during the first pass: still give the lease back
+        scheduler.stop()
+        raise
     try:
         yield sender.delivered > 0
     finally:
@@ -80,21 +91,32 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def _start(engine: Engine) -> ReminderScheduler:
+def _build(engine: Engine, standby: bool) -> ReminderScheduler:
     senders = configured_senders(engine)
     if not senders:
         click.echo(
             "warning: no chat platform has a token configured, so reminders stay queued",
             err=True,
         )
-    scheduler = ReminderScheduler(engine, senders)
+    scheduler = ReminderScheduler(engine, senders, standby=standby)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops cleanly, like Ctrl-C
+    return scheduler
+
+
+def _start(scheduler: ReminderScheduler) -> None:
+    """Take the lease (waiting out one left by a crashed scheduler) and run the first pass."""
     try:
-        scheduler.start()
+        scheduler.start(wait=scheduler.lease.ttl.total_seconds() + 1)
     except LeaseHeld as exc:
         raise click.ClickException(str(exc)) from None
-    return scheduler
+
+
+def _stop(scheduler: ReminderScheduler) -> None:
+    """Stop once: a second SIGTERM while the delivery in flight finishes is ignored."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    scheduler.stop()
 
 
 @click.command("scheduler")
@@ -104,17 +126,20 @@ def _start(engine: Engine) -> ReminderScheduler:
 def scheduler(ctx: click.Context, db_url: str | None, now: str | None) -> None:
     """Send reminders: the one scheduler process for this database."""
     settings = settings_from(ctx)
-    running = _start(engine_from(settings, db_url, now))
+    running = _build(engine_from(settings, db_url, now), standby=False)
     try:
+        _start(running)
         platforms = ", ".join(sorted(running.senders)) or "no platforms"
         click.echo(f"Rebound scheduler running ({platforms}); Ctrl-C to stop.")
         _wait(running)
     except KeyboardInterrupt:
         pass
     finally:
-        running.stop()
+        _stop(running)
     if running.lease_lost:
-        raise click.ClickException("stopped: another scheduler took over this database")
+        raise click.ClickException(
+            f"stopped: another scheduler holds this database's lease ({running.lease.other})"
+        )
 
 
 @click.command("run")
@@ -123,10 +148,11 @@ def scheduler(ctx: click.Context, db_url: str | None, now: str | None) -> None:
 def run(ctx: click.Context, db_url: str | None) -> None:
     """Everything in one process: the scheduler and every configured chat adapter."""
     settings = settings_from(ctx)
-    running = _start(engine_from(settings, db_url))
+    running = _build(engine_from(settings, db_url), standby=True)
     wanted = [name for name, (configured, _) in ADAPTERS.items() if configured(settings)]
     missing = sorted(set(ADAPTERS) - set(wanted))
     try:
+        _start(running)
         if missing:
             click.echo(
                 f"not starting {', '.join(missing)}: no token configured (see config.example.toml)",
@@ -145,7 +171,7 @@ def run(ctx: click.Context, db_url: str | None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        running.stop()
+        _stop(running)
 
 
 def _adapter(ctx: click.Context, name: str, db_url: str | None) -> Any:

@@ -4,11 +4,19 @@ Why APScheduler keeps no job store of its own here: the reminders table is alrea
 record that every process writes, lists and deletes (``forget me``). A SQLAlchemy job store
 would be a second copy of the same facts, written by the scheduler alone, holding pickled
 callables that it silently deletes when they no longer unpickle, and it must never be shared by
-two schedulers (they run each job twice). So APScheduler runs on a ``MemoryJobStore`` with three
+two schedulers (they run each job twice). So APScheduler runs on a ``MemoryJobStore`` with two
 jobs rebuilt at every start: ``poll`` (every ``reminders.poll_seconds``: deliver what is due,
 notice rows other processes added), ``wake`` (one date job at the next known due time, so a
-reminder known in advance goes out on the minute, not up to a poll later) and ``lease``
-(renewal). A restart loses nothing because there is nothing in memory to lose.
+reminder known in advance goes out on the minute, not up to a poll later). The lease is renewed
+by a thread of its own, never by a job that could queue behind a long delivery pass, and the
+first (catch-up) pass already runs under it. A restart loses nothing because there is nothing in
+memory to lose.
+
+A database error during a renewal says nothing about who holds the lease, so it is retried with
+backoff, loudly, while the lease is still ours; past its expiry deliveries pause, and the next
+renewal that reaches the database takes the lease back if nobody else took it. Only a lease
+really held by another holder stops the scheduler (``standby`` schedulers, the ones inside
+``rebound chat`` and ``rebound run``, keep trying to take it back instead).
 
 A due reminder goes through four short transactions, each conditional on the row still being
 what we left it, so a second process or a restart never sends it twice:
@@ -23,7 +31,9 @@ what we left it, so a second process or a restart never sends it twice:
 
 A process that dies leaves ``claimed`` or ``sending`` rows behind; the next scheduler, once it
 holds the lease, puts ``claimed`` rows back to ``pending`` (nothing reached a sender: sending them
-again cannot duplicate) and marks ``sending`` rows ``interrupted`` without resending. Delivery is
+again cannot duplicate) and marks ``sending`` rows ``interrupted`` without resending. A taken-back
+row whose nudge was already rendered goes out at once: the conversation's fresh timestamp is our
+own render, not the person talking, so it does not count as "mid-conversation". Delivery is
 therefore **at most once**: a duplicate nudge is worse for someone at a low moment than a missed
 one, and the person's conversation already sits on the nudge, so their next message shows it.
 
@@ -43,6 +53,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor as SendPool
@@ -59,7 +70,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Reply, UserKey
 from bot.reminders import delivery
-from bot.reminders.lease import Lease
+from bot.reminders.lease import Lease, Renewal
 from bot.reminders.schedule import allowed_from
 from bot.reminders.sender import DeliveryFailed, Recipient, Sender
 from bot.storage.models import Conversation, Reminder, User
@@ -73,6 +84,11 @@ BATCH = 200
 # Deliveries in flight at once in a burst (see the module docstring); 1 sends one at a time.
 SEND_WORKERS = 8
 INTERRUPTED = "the scheduler stopped while sending; not resent (delivery is at most once)"
+RECOVERED = "taken back from a scheduler that stopped before sending"
+# A taken-back row's own render touched the conversation within this long of its claim.
+RENDER_SLACK = timedelta(seconds=60)
+RETRY_FIRST, RETRY_MAX = 0.2, 2.0  # seconds: backoff between renewals that hit a database error
+OUTAGE_LOG_EVERY = 10.0  # seconds between repeated "still failing" lines during an outage
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,7 @@ class ReminderScheduler:
         lease: Lease | None = None,
         on_pass: Callable[[int], None] | None = None,
         send_workers: int = SEND_WORKERS,
+        standby: bool = False,
     ) -> None:
         self.engine = engine
         self.db = engine.db
@@ -114,32 +131,45 @@ class ReminderScheduler:
         self.stopped = threading.Event()
         self._stopping = threading.Event()  # stop() was called: end the pass in flight early
         self.lease_lost = False
+        self.standby = standby  # on losing the lease, wait to take it back rather than stop
+        self._valid_until = 0.0  # time.monotonic() up to which the lease is surely ours
+        self._first_pass = threading.Event()
+        self._leftovers = False  # a pass hit database errors: it may have left rows claimed
+        self._keeper: threading.Thread | None = None
         self._pass_lock = threading.Lock()
         self._aps: BackgroundScheduler | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
-        """Take the lease (or raise :class:`LeaseHeld`), recover, run one pass, start timing."""
-        self.lease.acquire()
+    def start(self, wait: float = 0.0) -> None:
+        """Take the lease (or raise :class:`LeaseHeld`), recover, run one pass, start timing.
+
+        ``wait``: seconds to watch a lease held by someone else for its expiry (a scheduler
+        restarted after a crash finds its predecessor's row). The first pass runs in
+        APScheduler's thread, with the lease already being renewed; this returns when it is
+        done, and a signal (Ctrl-C, SIGTERM) can interrupt the wait.
+        """
+        started = time.monotonic()
+        self.lease.acquire(wait)
+        self._valid_until = started + self.lease.ttl.total_seconds()
         self.recover()
-        self._tick()
+        self._keeper = threading.Thread(target=self._keep_lease, name="reminder-lease", daemon=True)
+        self._keeper.start()
         poll = self.config.poll_seconds
         self._aps = BackgroundScheduler(
             timezone=UTC,  # never the machine's zone; people's zones are applied per row
             jobstores={"default": MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(2), "lease": ThreadPoolExecutor(1)},
+            executors={"default": ThreadPoolExecutor(2)},
             # None: a late job still runs (the default 1 s grace silently drops it); our own
             # misfire policy works on the table, where the real due times are.
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        self._aps.add_job(self._tick, "interval", seconds=poll, id="poll")
-        renew_every = max(self.lease.ttl.total_seconds() / 3, 0.1)
         self._aps.add_job(
-            self._renew, "interval", seconds=renew_every, id="lease", executor="lease"
+            self._tick, "interval", seconds=poll, id="poll", next_run_time=datetime.now(UTC)
         )
         self._aps.start()
-        self._arm_wake()
+        while not self._first_pass.wait(0.2) and not self.stopped.is_set():
+            pass
 
     def stop(self) -> None:
         """Finish the delivery in flight, stop timing, give up the lease, close the senders."""
@@ -147,6 +177,10 @@ class ReminderScheduler:
         if self._aps is not None and self._aps.running:
             self._aps.shutdown(wait=True)
         self._aps = None
+        if self._keeper is not None and self._keeper is not threading.current_thread():
+            self._keeper.join(10)
+        if self._pass_lock.acquire(timeout=60):  # a pass still finishing (after a lost lease)
+            self._pass_lock.release()
         try:
             self.lease.release()
         except SQLAlchemyError:
@@ -157,24 +191,118 @@ class ReminderScheduler:
                 close()
         self.stopped.set()
 
-    def _renew(self) -> None:
-        try:
-            if self.lease.renew():
-                return
-            log.error("the scheduler lease was taken over by another process; stopping")
-        except SQLAlchemyError:
-            log.exception("could not renew the scheduler lease; stopping")
+    def _holding(self) -> bool:
+        """The last renewal that reached the database vouches for the lease until now."""
+        return time.monotonic() < self._valid_until
+
+    def _keep_lease(self) -> None:
+        """Renew every third of the lease's life, independently of delivery, until stopped.
+
+        A database error is an outage, not a verdict: retry with backoff (logging loudly) and
+        carry on when the database is back; stop only when another holder really holds it.
+        """
+        every = max(self.lease.ttl.total_seconds() / 3, 0.05)
+        delay, failures, since, last_log, expired = every, 0, 0.0, 0.0, False
+        back = False  # the database just answered again after failures
+        while not self._stopping.wait(delay):
+            asked = time.monotonic()
+            try:
+                outcome = self.lease.renew()
+            except Exception as exc:  # any database error: retry, never give up
+                if failures == 0:
+                    since = asked
+                failures += 1
+                delay = min(RETRY_FIRST * 2 ** (failures - 1), RETRY_MAX, every)
+                lapsed = not self._holding() and not expired
+                if failures == 1 or lapsed or asked - last_log >= OUTAGE_LOG_EVERY:
+                    last_log, expired = asked, expired or lapsed
+                    self._log_outage(failures, asked - since, exc)
+                continue
+            delay = every
+            if failures:
+                log.warning(
+                    "database reachable again after %.1f s (%d failed lease renewals); "
+                    "scheduler lease %s",
+                    asked - since, failures,
+                    "now held by another scheduler" if outcome is Renewal.TAKEN else
+                    "taken back (nobody else took it)" if expired else "kept",
+                )  # fmt: skip
+                failures, expired, back = 0, False, True
+            if outcome is Renewal.TAKEN:
+                if self._lost():
+                    return
+                continue
+            if outcome is Renewal.REGAINED and self._valid_until == 0.0:
+                log.warning("the scheduler lease is free again: taken back, delivering")
+                back = True
+            self._valid_until = asked + self.lease.ttl.total_seconds()
+            if outcome is Renewal.REGAINED:
+                self._recover_quietly()
+            if back:  # deliver what fell due meanwhile now, not a poll later
+                back = False
+                self._wake_now()
+
+    def _log_outage(self, failures: int, seconds: float, exc: BaseException) -> None:
+        """One loud line: the kind of error (never its text: it may quote parameters)."""
+        kind = type(getattr(exc, "orig", None) or exc).__name__
+        if self._holding():
+            left = self._valid_until - time.monotonic()
+            log.warning(
+                "could not renew the scheduler lease: database error (%s), %d attempt(s) over "
+                "%.1f s; retrying, the lease is still ours for %.1f s",
+                kind, failures, seconds, left,
+            )  # fmt: skip
+        else:
+            log.error(
+                "database outage (%s) for %.1f s: the scheduler lease has expired, reminders "
+                "are paused; retrying and taking the lease back when the database answers",
+                kind, seconds,
+            )  # fmt: skip
+
+    def _lost(self) -> bool:
+        """Another holder has the lease: stop (True), or, on standby, pause and keep trying."""
+        was_holding = self._valid_until > 0
+        self._valid_until = 0.0
+        if self.standby:
+            if was_holding:
+                log.error(
+                    "another scheduler holds the lease (%s); this process stops sending "
+                    "reminders until it can take the lease back",
+                    self.lease.other,
+                )
+            return False
+        log.error("another scheduler holds the lease (%s); stopping", self.lease.other)
         self.lease_lost = True
         self.stopped.set()
         if self._aps is not None:
             self._aps.shutdown(wait=False)
+        return True
+
+    def _recover_quietly(self) -> None:
+        try:
+            self.recover()
+        except SQLAlchemyError:
+            log.warning("could not tidy up after the previous lease holder; will retry later")
+            self._valid_until = 0.0  # deliver nothing until that is done
 
     def _tick(self) -> None:
         try:
-            self.run_pending()
+            if self._holding():
+                self.run_pending()
+        except SQLAlchemyError as exc:
+            log.warning("reminder pass failed: database error (%s); will retry",
+                        type(exc.orig or exc).__name__)  # fmt: skip
         except Exception:  # never let one bad pass kill the timer thread
             log.exception("reminder pass failed")
+        finally:
+            self._first_pass.set()
         self._arm_wake()
+
+    def _wake_now(self) -> None:
+        aps = self._aps
+        if aps is not None and aps.running and not self._halted():
+            aps.add_job(self._tick, "date", run_date=datetime.now(UTC), id="wake",
+                        replace_existing=True)  # fmt: skip
 
     def _arm_wake(self) -> None:
         """One date job at the next known due time, if it comes before the next poll."""
@@ -196,17 +324,20 @@ class ReminderScheduler:
     def recover(self) -> tuple[int, int]:
         """Tidy up after a scheduler that died: (claims taken back, sends marked interrupted).
 
-        Only called while holding the lease, so no other scheduler can be mid-delivery.
+        Only called while holding the lease, so no other scheduler can be mid-delivery; our own
+        rows in flight (a lease taken back after an outage) are left alone. ``claimed_at`` is
+        kept, so the next claim can tell our predecessor's render from the person talking.
         """
+        theirs = or_(Reminder.claimed_by.is_(None), Reminder.claimed_by != self.holder)
         with self.db.transaction() as session:
             back = session.execute(
                 update(Reminder)
-                .where(Reminder.status == "claimed")
-                .values(status="pending", claimed_by=None, claimed_at=None)
+                .where(Reminder.status == "claimed", theirs)
+                .values(status="pending", claimed_by=None, last_error=RECOVERED)
             ).rowcount  # type: ignore[attr-defined]
             lost = session.execute(
                 update(Reminder)
-                .where(Reminder.status == "sending")
+                .where(Reminder.status == "sending", theirs)
                 .values(status="interrupted", last_error=INTERRUPTED)
             ).rowcount  # type: ignore[attr-defined]
         if back or lost:
@@ -222,14 +353,16 @@ class ReminderScheduler:
             else:
                 sent = 0
                 for reminder_id in due:
-                    if self.stopped.is_set():
+                    if self._halted():
                         break
                     try:
                         claimed = self._claim(reminder_id)
                         if claimed is not None:
                             sent += self._deliver(claimed)
-                    except SQLAlchemyError:
-                        log.exception("reminder %s: database error; will retry", reminder_id)
+                    except SQLAlchemyError as exc:
+                        self._db_error(reminder_id, exc)
+            if self._leftovers:
+                self._tidy_own()
             if self.on_pass is not None:
                 self.on_pass(sent)
             return sent
@@ -255,8 +388,8 @@ class ReminderScheduler:
                     try:
                         claimed = self._claim(reminder_id)
                         replies = self._render(claimed) if claimed is not None else None
-                    except SQLAlchemyError:
-                        log.exception("reminder %s: database error; will retry", reminder_id)
+                    except SQLAlchemyError as exc:
+                        self._db_error(reminder_id, exc)
                     if claimed is None or replies is None:
                         slots.release()
                         continue
@@ -266,14 +399,50 @@ class ReminderScheduler:
                 due = [i for i in self._due_ids(self.engine.clock()) if i not in tried]
         return sum(f.result() for f in futures)
 
+    def _db_error(self, reminder_id: int, exc: SQLAlchemyError) -> None:
+        """Logged by kind only (its text may quote a person's words); the row is tidied later."""
+        self._leftovers = True
+        log.warning("reminder %s: database error (%s); will retry",
+                    reminder_id, type(exc.orig or exc).__name__)  # fmt: skip
+
+    def _tidy_own(self) -> None:
+        """After a pass that hit database errors: our own rows it left ``claimed`` or ``sending``.
+
+        Called at the end of a pass, under the pass lock, when nothing of ours is in flight, so
+        these rows are leftovers: claimed ones go back to pending (nothing reached a sender),
+        sending ones become interrupted (never resent), the same rule as after a crash.
+        """
+        try:
+            with self.db.transaction() as session:
+                mine = Reminder.claimed_by == self.holder
+                back = session.execute(
+                    update(Reminder)
+                    .where(Reminder.status == "claimed", mine)
+                    .values(status="pending", claimed_by=None, last_error=RECOVERED)
+                ).rowcount  # type: ignore[attr-defined]
+                lost = session.execute(
+                    update(Reminder)
+                    .where(Reminder.status == "sending", mine)
+                    .values(status="interrupted", last_error=INTERRUPTED)
+                ).rowcount  # type: ignore[attr-defined]
+        except SQLAlchemyError:
+            return  # still failing: try again after the next pass
+        self._leftovers = False
+        if back or lost:
+            log.warning("after database errors: %d claimed reminder(s) back to pending, "
+                        "%d marked interrupted", back, lost)  # fmt: skip
+
     def _halted(self) -> bool:
+        """Stop claiming: stopping, or the lease is not surely ours (a renewal is failing)."""
+        if self._aps is not None and not self._holding():
+            return True
         return self.stopped.is_set() or self._stopping.is_set()
 
     def _send_safely(self, claimed: Claimed, replies: list[Reply]) -> int:
         try:
             return self._send(claimed, replies)
-        except SQLAlchemyError:
-            log.exception("reminder %s: database error; will retry", claimed.id)
+        except SQLAlchemyError as exc:
+            self._db_error(claimed.id, exc)
             return 0
 
     def next_due(self) -> datetime | None:
@@ -338,7 +507,12 @@ class ReminderScheduler:
             if allowed > now:  # quiet hours (or they changed them since it was stored)
                 reminder.due_at = allowed
                 return None
-            if conv is not None and conv.paused_at is None and self._active(conv, now):
+            if (
+                conv is not None
+                and conv.paused_at is None
+                and self._active(conv, now)
+                and not self._our_render(reminder, conv)
+            ):
                 reminder.due_at = max(conv.updated_at + ACTIVE_WINDOW, now + timedelta(minutes=1))
                 return None
             taken = session.execute(
@@ -357,6 +531,17 @@ class ReminderScheduler:
             delivery.after_leaving_queue(session, reminder, user, now, self.zone)
             key = UserKey(user.platform, user.workspace, user.external_id)
             return Claimed(reminder_id, key, user.dm_channel)
+
+    @staticmethod
+    def _our_render(reminder: Reminder, conv: Conversation) -> bool:
+        """The conversation was last touched by rendering this very (taken-back) reminder."""
+        return (
+            reminder.last_error == RECOVERED
+            and reminder.claimed_at is not None
+            and conv.flow == delivery.REMINDER_FLOW
+            and (conv.slots or {}).get("reminder_id") == reminder.id
+            and conv.updated_at <= reminder.claimed_at + RENDER_SLACK
+        )
 
     @staticmethod
     def _active(conv: Conversation, now: datetime) -> bool:
