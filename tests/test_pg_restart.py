@@ -1,14 +1,14 @@
-"""PostgreSQL restarted under load: turns answer with the error message while it is down, the
+"""The database gone under load: turns answer with the error message while it is away, the
 same engine carries on afterwards, and every turn answered normally is stored, none by halves.
 
 A client process sends ``tick`` turns for many people in a loop; each committed turn writes one
-row and counts it in the conversation, and its reply says the count ("Ticked N"). The test stops
-the server (``fast``: an administrator's restart; ``immediate``: a crash, recovered at start),
-waits for the client to see errors, starts it again and waits for normal answers. Every wait is
-for an event with a generous deadline, so a hung turn fails the test instead of stalling it.
-
-This is the only test that restarts PostgreSQL. It needs a local cluster that ``pg_ctlcluster``
-controls and leaves it running whatever happens (``finally``).
+row and counts it in the conversation, and its reply says the count ("Ticked N"). The outage is
+made on the test's own throwaway database, never by stopping the shared server: connections to
+it are refused (``ALTER DATABASE ... ALLOW_CONNECTIONS false``) and every backend serving it is
+terminated, once (``refuse``: like an administrator's restart) or again and again for as long
+as it is down (``kill``: like a crash, connections cut mid-transaction). The test then lets
+connections in again and waits for normal answers. Every wait is for an event with a generous
+deadline, so a hung turn fails the test instead of stalling it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from bot.config import load_settings
@@ -41,65 +40,36 @@ PEOPLE = 20
 DEADLINE = 60.0
 
 
-def _local_cluster() -> tuple[str, str] | None:
-    """(version, name) of the local cluster serving PG_URL, if pg_ctlcluster controls it."""
-    if not PG_URL or shutil.which("pg_ctlcluster") is None or shutil.which("pg_lsclusters") is None:
-        return None
-    url = make_url(PG_URL)
-    if (url.host or "localhost") not in ("127.0.0.1", "localhost", "::1"):
-        return None
-    try:
-        listing = subprocess.run(
-            ["pg_lsclusters", "--no-header"], capture_output=True, text=True, timeout=30
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for line in listing.splitlines():
-        fields = line.split()
-        if len(fields) >= 4 and fields[2] == str(url.port or 5432) and fields[3] == "online":
-            return fields[0], fields[1]
-    return None
+pytestmark = pytest.mark.skipif(not PG_URL, reason="REBOUND_TEST_POSTGRES_URL is not set")
 
 
-CLUSTER = _local_cluster()
-pytestmark = [
-    pytest.mark.skipif(not PG_URL, reason="REBOUND_TEST_POSTGRES_URL is not set"),
-    pytest.mark.skipif(
-        bool(PG_URL) and CLUSTER is None,
-        reason="no online local cluster on that port that pg_ctlcluster controls",
-    ),
-]
+class Outage:
+    """Make one database unreachable and bring it back, through an admin connection elsewhere."""
 
+    def __init__(self, name: str) -> None:
+        assert PG_URL
+        self.name = name
+        self.admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
 
-def ctl(action: str, *extra: str) -> None:
-    assert CLUSTER is not None
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", *CLUSTER, action, *extra],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+    def _sql(self, sql: str) -> None:
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(sql)
 
+    def kill_backends(self) -> None:
+        self._sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{self.name}' AND pid <> pg_backend_pid()"
+        )
 
-def ensure_running() -> None:
-    """Start the cluster if it is down and wait until it takes connections."""
-    assert PG_URL
-    probe = create_engine(PG_URL, poolclass=NullPool)
-    try:
-        end = time.monotonic() + DEADLINE
-        while True:
-            try:
-                with probe.connect() as conn:
-                    conn.exec_driver_sql("SELECT 1")
-                return
-            except Exception:
-                if time.monotonic() > end:
-                    raise
-                subprocess.run(
-                    ["pg_ctlcluster", "--skip-systemctl-redirect", *CLUSTER, "start"],  # type: ignore[misc]
-                    capture_output=True, timeout=120,
-                )  # fmt: skip
-                time.sleep(0.2)
-    finally:
-        probe.dispose()
+    def begin(self) -> None:
+        self._sql(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false')
+        self.kill_backends()
+
+    def end(self) -> None:
+        self._sql(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true')
+
+    def dispose(self) -> None:
+        self.admin.dispose()
 
 
 CLIENT = """
@@ -171,19 +141,21 @@ class Client:
 
 
 @pytest.fixture
-def fresh_url() -> Iterator[str]:
+def fresh_db() -> Iterator[tuple[str, str]]:
     assert PG_URL
     url, admin, name = create_database(PG_URL)
-    admin.dispose()  # its pooled connection would not survive the restart
-    yield url
-    ensure_running()
+    yield url, name
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
     drop_database(admin, name)
 
 
-@pytest.mark.parametrize("mode", ["fast", "immediate"])
-def test_restart_under_load_loses_no_answered_turn(
-    fresh_url: str, tmp_path: Path, mode: str
+@pytest.mark.parametrize("mode", ["refuse", "kill"])
+def test_outage_under_load_loses_no_answered_turn(
+    fresh_db: tuple[str, str], tmp_path: Path, mode: str
 ) -> None:
+    fresh_url, name = fresh_db
+    outage = Outage(name)
     from .fixtures import demo_behaviour  # noqa: F401
 
     flows = tmp_path / "flows"
@@ -198,10 +170,16 @@ def test_restart_under_load_loses_no_answered_turn(
     client = Client(fresh_url, flows, tmp_path)
     try:
         client.wait_for("turns before the restart", lambda: client.count("ok") >= 3 * PEOPLE)
-        ctl("stop", "-m", mode)
+        outage.begin()
         down = len(client.lines())
-        client.wait_for("errors while down", lambda: client.count("err", down) >= PEOPLE)
-        ensure_running()
+
+        def errors_seen() -> bool:
+            if mode == "kill":
+                outage.kill_backends()
+            return client.count("err", down) >= PEOPLE
+
+        client.wait_for("errors while down", errors_seen)
+        outage.end()
         up = len(client.lines())
         client.wait_for("turns after the restart", lambda: client.count("ok", up) >= 3 * PEOPLE)
         client.finish()
@@ -209,7 +187,8 @@ def test_restart_under_load_loses_no_answered_turn(
         if client.proc.poll() is None:
             client.proc.kill()
             client.proc.wait(30)
-        ensure_running()
+        outage.end()
+        outage.dispose()
 
     turns = client.lines()
     assert [f for f in turns if f[1] == "other"] == [], "a turn answered with something else"
