@@ -121,6 +121,26 @@ def test_a_remembered_hash_does_not_cover_a_rewritten_file(tmp_path: Path) -> No
     assert not sha256_verified(weights, good, cache)
 
 
+def test_a_remembered_hash_skips_hashing_an_unchanged_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"good weights")
+    good = hashlib.sha256(b"good weights").hexdigest()
+    cache = tmp_path / "verified.json"
+    assert sha256_verified(weights, good, cache)
+
+    def no_hashing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("hashed again")
+
+    monkeypatch.setattr(hashlib, "file_digest", no_hashing)
+    assert sha256_verified(weights, good, cache)
+    with pytest.raises(AssertionError):  # the remembered hash is only for the expected one
+        sha256_verified(weights, "0" * 64, cache)
+
+
 def test_missing_model_files_give_none_and_one_log_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
