@@ -135,7 +135,7 @@ def per_message(count: int) -> dict[str, float]:
 _CHILD = """
 import json, sys, time
 began = time.perf_counter()
-from bot.understanding import load_encoder
+from bot.understanding.encoder import load_encoder
 imported = time.perf_counter()
 encoder = load_encoder() if sys.argv[1] == "load" else None
 loaded = time.perf_counter()
