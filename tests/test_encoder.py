@@ -8,6 +8,7 @@ import logging
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,15 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> MiniLMEncoder:
     """The real model from the installed package (the Makefile installs it: no skip)."""
     cache = tmp_path_factory.mktemp("verified") / "verified.json"
     return MiniLMEncoder.from_dir(package_model_dir(), verified_cache=cache)
+
+
+@pytest.fixture(scope="module")
+def fresh(model: MiniLMEncoder) -> Callable[..., MiniLMEncoder]:
+    """More instances on the same tokenizer and weights (loading again costs ~0.3 s each)."""
+    from safetensors.numpy import load_file
+
+    weights = load_file(str(package_model_dir() / "model.safetensors"))
+    return lambda **kw: MiniLMEncoder(model._tokenizer, weights, **kw)
 
 
 @pytest.fixture(autouse=True)
@@ -63,9 +73,10 @@ def _fallback_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def test_matches_sentence_transformers_golden_embeddings(model: MiniLMEncoder) -> None:
     golden = json.loads(GOLDEN.read_text())
+    assert golden["max_seq_length"] == encoder_module.MAX_TOKENS
     texts = [item["text"] for item in golden["items"]]
     expected = np.array([item["embedding"] for item in golden["items"]], dtype=np.float32)
-    assert len(texts) >= 30 and max(map(len, texts)) > 4 * 256  # one is over the token limit
+    assert len(texts) >= 30 and max(map(len, texts)) > 4 * 128  # one is over the token limit
     for text, want in zip(texts, expected, strict=True):
         got = model.encode([text])[0]
         cosine = float(got @ want / np.linalg.norm(want))
@@ -116,6 +127,26 @@ def test_a_remembered_hash_does_not_cover_a_rewritten_file(tmp_path: Path) -> No
     assert not sha256_verified(weights, good, cache)
 
 
+def test_a_remembered_hash_skips_hashing_an_unchanged_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"good weights")
+    good = hashlib.sha256(b"good weights").hexdigest()
+    cache = tmp_path / "verified.json"
+    assert sha256_verified(weights, good, cache)
+
+    def no_hashing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("hashed again")
+
+    monkeypatch.setattr(hashlib, "file_digest", no_hashing)
+    assert sha256_verified(weights, good, cache)
+    with pytest.raises(AssertionError):  # the remembered hash is only for the expected one
+        sha256_verified(weights, "0" * 64, cache)
+
+
 def test_missing_model_files_give_none_and_one_log_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -146,28 +177,30 @@ def test_missing_numpy_gives_none(
     assert "numpy" in line
 
 
-def test_cache_returns_identical_vectors_and_cannot_be_corrupted(model: MiniLMEncoder) -> None:
+def test_cache_returns_identical_vectors_and_cannot_be_corrupted(
+    model: MiniLMEncoder, fresh: Callable[..., MiniLMEncoder]
+) -> None:
     first = model.encode(["not really tbh"])
     first[0, :] = 0.0  # a caller scribbling on its result must not reach the cache
     again = model.encode(["not really tbh"])
     assert np.abs(again).sum() > 0
     assert np.array_equal(again, model.encode(["not really tbh"]))
-    uncached = MiniLMEncoder.from_dir(package_model_dir(), cache_size=0)
+    uncached = fresh(cache_size=0)
     assert np.array_equal(again, uncached.encode(["not really tbh"]))
 
 
-def test_cache_is_bounded(model: MiniLMEncoder) -> None:
-    small = MiniLMEncoder.from_dir(package_model_dir(), cache_size=3)
+def test_cache_is_bounded(fresh: Callable[..., MiniLMEncoder]) -> None:
+    small = fresh(cache_size=3)
     small.encode([f"message {i}" for i in range(10)])
     assert len(small._cache) == 3
 
 
-def test_batch_equals_one_by_one(model: MiniLMEncoder) -> None:
+def test_batch_equals_one_by_one(fresh: Callable[..., MiniLMEncoder]) -> None:
     texts = ["yes", "I have an interview on friday with Monzo for a PM role", "", "yes",
              "😭 they said no", "kind of " * 40]  # fmt: skip
-    fresh = MiniLMEncoder.from_dir(package_model_dir(), cache_size=0)
-    together = fresh.encode(texts)
-    alone = np.stack([fresh.encode([t])[0] for t in texts])
+    uncached = fresh(cache_size=0)
+    together = uncached.encode(texts)
+    alone = np.stack([uncached.encode([t])[0] for t in texts])
     np.testing.assert_allclose(together, alone, atol=1e-5)
     assert np.array_equal(together[0], together[3])
 
