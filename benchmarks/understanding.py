@@ -22,6 +22,7 @@ from bot.conversation.interpret import Interpreter, decide, load_understanding_d
 from bot.conversation.messages import Choice
 from bot.conversation.safety import suggests_crisis
 from bot.conversation.turn import wants_skip
+from bot.conversation.words import GLOBAL_WORDS
 from bot.understanding.encoder import Encoder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +85,9 @@ def intents(interp: Interpreter, flows: dict[str, FlowSpec], split: str) -> Scor
         label = item["intent"]
         text = item["text"]
         word = normalise_command(text)
-        if word in commands:
+        if word in GLOBAL_WORDS:
+            got, kind = HOME, "start"
+        elif word in commands:
             got, kind = commands[word], "start"
         elif (choice := _exact(spec, text)) is not None:
             got, kind = to_flow.get(choice, HOME), "start"
@@ -92,14 +95,14 @@ def intents(interp: Interpreter, flows: dict[str, FlowSpec], split: str) -> Scor
             d = decide(interp, interp.read(text), HOME, spec, offered, home=HOME, can_skip=False)
             kind = d.kind
             got = to_flow.get(str(d.target), str(d.target)) if kind == "choose" else d.target
-            if kind == "choose":
+            if kind in ("choose", "home"):
                 kind = "start"
             if kind == "confirm_choice":
                 kind, got = "guess", to_flow.get(str(d.target), str(d.target))
         if kind in ("none", "check"):
             got = "none" if kind == "none" else "check"
         score.outcomes[kind] += 1
-        ok = got == label or (label == HOME and kind == "none" and False)
+        ok = got == label
         if label == "none":
             ok = kind in ("none", "check")
         if ok:

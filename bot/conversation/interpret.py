@@ -92,13 +92,16 @@ def decide(
         return Decision("check")
     if can_skip:
         return Decision("skip", spec.skip)
-    option = interp.option(reading, spec, offered) if offered else None
+    at_home = flow == home
+    # At the menu every option is a flow: the intents, with their examples, read it better.
+    option = interp.option(reading, spec, offered) if offered and not at_home else None
     if option is not None and interp.risky(spec, str(option.name)):
         option = None  # a destructive or private step is only ever answered with its buttons
-    at_home = flow == home
     if option is not None and option.level == "act" and not at_home:
         return Decision("choose", option.name)
     intent = interp.intent(reading)
+    if at_home and intent.name == home and intent.level != "none":
+        return Decision("home", home)
     target = intent.name if intent.name and intent.name != flow else None
     if target and intent.level == "act":
         return Decision("start" if at_home else "switch", target)

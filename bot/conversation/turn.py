@@ -252,6 +252,8 @@ class Turn:
             return self._safety_check()
         if kind == "skip":
             return self._enter(target)
+        if kind == "home":
+            return self._prompt()
         if kind == "choose":
             return self._choose_understood(spec, target, text)
         if kind == "start":

@@ -20,8 +20,8 @@ from bot.understanding.text import find_unnegated, normalise
 
 @dataclass(frozen=True)
 class DistressThresholds:
-    score: float = 0.55
-    margin: float = 0.05
+    score: float = 0.47
+    margin: float = 0.08
 
 
 class DistressDetector:
@@ -50,7 +50,9 @@ class DistressDetector:
 
     def concerned(self, text: str, vector: np.ndarray | None) -> bool:
         norm = normalise(text)
-        if any(find_unnegated(norm, p) for p in self.phrases):
+        # Only "not" right before a phrase undoes it: "I'm not worthless" is fine, but "I don't
+        # know how much more of this I can take" is not made safe by its "don't".
+        if any(find_unnegated(norm, p, window=1) for p in self.phrases):
             return True
         near, safe = self.scores(vector)
         return near >= self.t.score and near - safe >= self.t.margin

@@ -92,12 +92,13 @@ def negated_at(text: str, index: int, window: int = 3) -> bool:
     return any(w in NEGATORS for w in before)
 
 
-def find_unnegated(text: str, phrase: str) -> bool:
-    """``phrase`` occurs in ``text`` and that occurrence is not negated just before it."""
+def find_unnegated(text: str, phrase: str, window: int = 3) -> bool:
+    """``phrase`` occurs in ``text`` and that occurrence is not negated just before it
+    (within ``window`` words: 1 means only the word right before it counts)."""
     index = contains_phrase(text, phrase)
     if index < 0:
         return False
     # A phrase that itself starts with a negator ("not really") is matched as it stands.
     if words(phrase)[:1] and words(phrase)[0] in NEGATORS:
         return True
-    return not negated_at(text, index)
+    return not negated_at(text, index, window)
