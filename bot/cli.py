@@ -66,8 +66,8 @@ def _engine(settings: Settings, db_url: str | None = None, now: str | None = Non
 # Subcommands that live beside the code they run, imported only when used (keeps start-up fast).
 # Add one line per command: "name": "module:attribute of a click command".
 LAZY_COMMANDS: dict[str, str] = {
-    "discord": "bot.platforms.discord_cli:discord_group",
-    "slack": "bot.platforms.slack_cli:slack",
+    "discord": "bot.platforms.discord.cli:discord_group",
+    "slack": "bot.platforms.slack.cli:slack",
     "scheduler": "bot.reminders.cli:scheduler",
     "run": "bot.reminders.cli:run",
 }
@@ -102,7 +102,7 @@ def main(ctx: click.Context, config: str | None) -> None:
 @click.pass_context
 def chat(ctx: click.Context, user: str, db_url: str | None, now: str | None) -> None:
     """Talk to Rebound in this terminal (no tokens needed)."""
-    from bot.platforms.console import Console, user_key
+    from bot.platforms.terminal.app import Console, user_key
 
     settings = _settings(ctx)
     engine = _engine(settings, db_url, now)

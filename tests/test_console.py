@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from bot.conversation.engine import Engine
-from bot.platforms.console import Console, to_text, user_key
+from bot.platforms.terminal.app import Console, to_text, user_key
 
 from .conftest import ROOT
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.conversation.engine import Engine
-from bot.platforms import discord_render as render
+from bot.platforms.discord import convert as render
 from bot.storage.models import User
 
 from .conftest import Clock

@@ -6,7 +6,7 @@ import pytest
 
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Choice, Field, Form, Image, Reply
-from bot.platforms import discord_render as render
+from bot.platforms.discord import convert as render
 
 LONG_STEP = 10**9  # a person a billion steps in still gets valid ids
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, Reply, UserKey
-from bot.platforms import discord_render as render
-from bot.platforms.discord_sender import DiscordSender
+from bot.platforms.discord import convert as render
+from bot.platforms.discord.send import DiscordSender
 from bot.reminders.sender import DeliveryFailed, Recipient
 from bot.storage.models import User
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bot.coaching.summary import Summary
 from bot.conversation.messages import Choice, Field, Form, Reply, UserKey
-from bot.platforms import slack_render as render
+from bot.platforms.slack import convert as render
 
 from .fakes.slack_driver import parse_message
 

@@ -27,8 +27,8 @@ import click
 from bot.cli import engine_from, settings_from
 from bot.config import Settings
 from bot.conversation.engine import Engine
-from bot.platforms.console import Console
-from bot.reminders.console_sender import ConsoleSender
+from bot.platforms.terminal.app import Console
+from bot.platforms.terminal.send import ConsoleSender
 from bot.reminders.delivery import configured_senders
 from bot.reminders.lease import LeaseHeld
 from bot.reminders.scheduler import ReminderScheduler
@@ -37,9 +37,9 @@ from bot.reminders.scheduler import ReminderScheduler
 ADAPTERS: dict[str, tuple[Callable[[Settings], bool], str]] = {
     "slack": (
         lambda s: bool(s.slack.app_token and (s.slack.bot_token or s.slack.client_id)),
-        "bot.platforms.slack_cli:slack",
+        "bot.platforms.slack.cli:slack",
     ),
-    "discord": (lambda s: s.discord.token is not None, "bot.platforms.discord_cli:run"),
+    "discord": (lambda s: s.discord.token is not None, "bot.platforms.discord.cli:run"),
 }
 
 

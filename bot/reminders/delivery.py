@@ -118,7 +118,7 @@ def _slack(engine: Engine) -> Sender | None:
     slack = engine.settings.slack
     if slack.bot_token is None and slack.client_id is None:
         return None
-    from bot.platforms.slack_sender import SlackSender
+    from bot.platforms.slack.send import SlackSender
 
     return SlackSender.from_settings(engine.settings, engine.messages)
 
@@ -126,7 +126,7 @@ def _slack(engine: Engine) -> Sender | None:
 def _discord(engine: Engine) -> Sender | None:
     if engine.settings.discord.token is None:
         return None
-    from bot.platforms.discord_sender import DiscordSender
+    from bot.platforms.discord.send import DiscordSender
 
     return DiscordSender(engine.settings, engine.messages, db=engine.db, clock=engine.clock)
 

@@ -258,7 +258,7 @@ class SchedulerLease(Base):
 
 # Slack OAuth (an app installed in many workspaces): slack_sdk's own table layout, built by its
 # helpers into our metadata so that our migrations create them (the SDK's create_tables is never
-# used). The stores in bot.platforms.slack_oauth read and write these rows.
+# used). The stores in bot.platforms.slack.oauth read and write these rows.
 SLACK_INSTALLATIONS = SQLAlchemyInstallationStore.build_installations_table(
     Base.metadata, "slack_installations"
 )

@@ -32,9 +32,9 @@ from slack_sdk.signature import SignatureVerifier
 from bot.config import Settings
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Choice, Form, Image, Reply
-from bot.platforms import slack_render as render
-from bot.platforms.slack import build_app, http_app
-from bot.platforms.slack_cli import http_server
+from bot.platforms.slack import convert as render
+from bot.platforms.slack.app import build_app, http_app
+from bot.platforms.slack.cli import http_server
 
 from .slack_api import APP_ID, TEAM, Call, FakeSlack
 
@@ -223,7 +223,7 @@ class SlackDriver:
 
     def deliver(self) -> list[Reply]:
         """``@deliver``: one scheduler pass with the Slack sender; its DMs count as the reply."""
-        from bot.platforms.slack_sender import SlackSender
+        from bot.platforms.slack.send import SlackSender
         from bot.reminders.scheduler import ReminderScheduler
 
         sender = SlackSender.from_settings(self.h.settings, self.h.engine.messages)

@@ -33,8 +33,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, Reply, UserKey
-from bot.platforms import slack_render as render
-from bot.platforms.slack_sender import error_code, open_dm, post_replies, web_client
+from bot.platforms.slack import convert as render
+from bot.platforms.slack.send import error_code, open_dm, post_replies, web_client
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ def build_app(
     on_handled: Callable[[str], None] | None = None,
 ) -> AsyncApp:
     """The Bolt app for this deployment: one workspace's bot token, or OAuth installations."""
-    from bot.platforms.slack_oauth import oauth_settings, uses_oauth
+    from bot.platforms.slack.oauth import oauth_settings, uses_oauth
 
     slack = settings.slack
     secret = slack.signing_secret.get_secret_value() if slack.signing_secret else ""

@@ -41,7 +41,7 @@ def discord_group(ctx: click.Context) -> None:
 @click.pass_context
 def run(ctx: click.Context, db_url: str | None) -> None:
     """Connect to Discord and answer DMs and /rebound commands until stopped."""
-    from bot.platforms.discord_bot import ReboundBot
+    from bot.platforms.discord.bot import ReboundBot
 
     settings = settings_from(ctx)
     token = _token(settings)
@@ -53,7 +53,7 @@ def run(ctx: click.Context, db_url: str | None) -> None:
 @click.pass_context
 def sync(ctx: click.Context) -> None:
     """Register the /rebound commands now (one server if dev_guild_id is set, else global)."""
-    from bot.platforms.discord_bot import ReboundBot, sync_commands
+    from bot.platforms.discord.bot import ReboundBot, sync_commands
 
     settings = settings_from(ctx)
     token = _token(settings)

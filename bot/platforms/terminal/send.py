@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from bot.conversation.messages import Reply, UserKey
-from bot.platforms.console import PLATFORM, to_text
+from bot.platforms.terminal.app import PLATFORM, to_text
 from bot.reminders.sender import DeliveryFailed, Recipient
 
 

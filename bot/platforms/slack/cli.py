@@ -22,7 +22,7 @@ from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
-MANIFEST = Path(__file__).resolve().parent.parent.parent / "slack" / "manifest.yml"
+MANIFEST = Path(__file__).resolve().parents[3] / "slack" / "manifest.yml"
 TOKEN = re.compile(r"\b(xox[a-z]|xapp)-[A-Za-z0-9-]+")
 
 
@@ -70,7 +70,7 @@ def socket_handler(app: Any, app_token: str) -> Any:
 
 
 async def serve_socket(app: Any, app_token: str, health_port: int | None, host: str) -> None:
-    from bot.platforms.slack import HEALTH_PATH
+    from bot.platforms.slack.app import HEALTH_PATH
 
     handler = socket_handler(app, app_token)
     await handler.connect_async()
@@ -111,7 +111,7 @@ def slack(
     """Run Rebound on Slack (Socket Mode unless --http)."""
     if ctx.invoked_subcommand is not None:
         return
-    from bot.platforms.slack import build_app, http_app
+    from bot.platforms.slack.app import build_app, http_app
 
     settings = settings_from(ctx)
     redact_tokens()

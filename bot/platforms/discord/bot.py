@@ -35,8 +35,8 @@ from bot.config import Settings
 from bot.conversation.engine import Engine
 from bot.conversation.flows import HOME_FLOW
 from bot.conversation.messages import Form, Inbound, UserKey
-from bot.platforms import discord_render as render
-from bot.platforms.discord_sender import (
+from bot.platforms.discord import convert as render
+from bot.platforms.discord.send import (
     CANNOT_DM,
     record_delivery,
     send_replies,

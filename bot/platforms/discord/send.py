@@ -25,7 +25,7 @@ from sqlalchemy import update
 
 from bot.config import DiscordSettings, Settings
 from bot.conversation.messages import Reply, UserKey
-from bot.platforms import discord_render as render
+from bot.platforms.discord import convert as render
 from bot.reminders.sender import DeliveryFailed, Recipient
 from bot.storage.db import Database
 from bot.storage.models import User
