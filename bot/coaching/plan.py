@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from sqlalchemy import func, select
 
-from bot.coaching.reminders_link import plan_action_reminder
+from bot.coaching.reminder_kinds import plan_action_reminder
 from bot.coaching.themes import recent_rejections
 from bot.conversation.context import TurnContext
 from bot.conversation.registry import action, condition, option_provider
@@ -143,7 +143,7 @@ def own_action(ctx: TurnContext) -> PlanAction | None:
 @action("mark_action_done")
 def mark_action_done(ctx: TurnContext) -> None:
     """Tick the action off and drop its pending reminders."""
-    from bot.coaching.reminders_link import cancel_reminders
+    from bot.coaching.reminder_kinds import cancel_reminders
 
     row = own_action(ctx)
     if row is None or row.status != "open":
