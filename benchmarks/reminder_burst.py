@@ -28,6 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.app import behaviour
+
 RATE = 50  # requests per second, all methods together (Discord's global limit; Slack-like)
 TEAM = "T0001"
 
@@ -140,7 +142,7 @@ def bench(quick: bool = False) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
     fake.api_url = api_url  # type: ignore[attr-defined]
     base = make_engine(url, data_dir=str(folder / "out")).settings
     settings = slack_settings(base, fake)  # type: ignore[arg-type]
-    engine = Engine(Database(url), settings)  # the real clock, as in production
+    engine = Engine(Database(url), settings, behaviour())  # the real clock, as in production
     senders = configured_senders(engine)
     assert type(senders["slack"]).__name__ == "SlackSender"
     scheduler = ReminderScheduler(engine, senders)

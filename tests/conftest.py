@@ -17,6 +17,7 @@ from bot.config import Settings, load_settings
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, Reply, UserKey
 from bot.storage.db import Database, open_database
+from tests.behaviour import production
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"
@@ -88,7 +89,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def engine(db: Database, settings: Settings, clock: Clock) -> Engine:
-    return Engine(db, settings, clock=clock)
+    return Engine(db, settings, production(), clock=clock)
 
 
 class EngineDriver:

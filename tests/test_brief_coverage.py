@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from bot.conversation.flows import Variant, load_flows
-from bot.conversation.registry import load_behaviour
+from tests.behaviour import production as load_behaviour
 
 from .conftest import FLOWS
 

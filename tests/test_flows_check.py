@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.conversation.engine import load_checked
 from bot.conversation.flows import load_flow, mermaid
-from bot.conversation.registry import load_behaviour
+from tests.behaviour import production as load_behaviour
 
 from .conftest import FLOWS
 

@@ -106,12 +106,12 @@ CLIENT = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from tests.fixtures import demo_behaviour
+from tests.behaviour import demo
 from bot.config import load_settings
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, UserKey
 from bot.storage.db import Database
-engine = Engine(Database({url!r}, pool_size=3), load_settings(None, flows_dir={flows!r}))
+engine = Engine(Database({url!r}, pool_size=3), load_settings(None, flows_dir={flows!r}), demo())
 error = engine.messages["error"]
 stop = Path({stop!r})
 with open({out!r}, "a", encoding="utf-8") as out:
@@ -184,12 +184,12 @@ def fresh_url() -> Iterator[str]:
 def test_restart_under_load_loses_no_answered_turn(
     fresh_url: str, tmp_path: Path, mode: str
 ) -> None:
-    from .fixtures import demo_behaviour  # noqa: F401
+    from tests.behaviour import demo
 
     flows = tmp_path / "flows"
     shutil.copytree(Path(__file__).parent / "fixtures" / "flows", flows)
     shutil.copy(FLOWS / "_messages.yaml", flows / "_messages.yaml")
-    engine = Engine(Database(fresh_url), load_settings(None, flows_dir=str(flows)))
+    engine = Engine(Database(fresh_url), load_settings(None, flows_dir=str(flows)), demo())
     people = [UserKey("slack", "T1", f"p{p}") for p in range(PEOPLE)]
     for person in people:  # each person starts on the tick flow, one row already counted
         engine.resume(person)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from bot.storage.db import Database
+from tests.behaviour import production
 
 from .conftest import ROOT
 
@@ -90,7 +91,7 @@ def world(db: Database) -> Iterator[Path]:
     from .test_reminders_delivery import due_for_all
 
     clock = Clock(T - timedelta(days=1))
-    engine = Engine(db, load_settings(None), clock=clock)
+    engine = Engine(db, load_settings(None), production(), clock=clock)
     for name in ("before", "during"):
         meet(engine, name, None, quiet="00:00-00:00")
         due_for_all(engine, [name], at=T if name == "before" else T + timedelta(hours=1))
@@ -194,7 +195,7 @@ def worker(db_url: str, now: str, out: str, passes: str, mode: str) -> None:
     from bot.storage.db import open_database
 
     offset = datetime.fromisoformat(now) - datetime.now(UTC)
-    engine = Engine(open_database(db_url), load_settings(None),
+    engine = Engine(open_database(db_url), load_settings(None), production(),
                     clock=lambda: datetime.now(UTC) + offset)  # fmt: skip
 
     class FileSender:

@@ -100,8 +100,7 @@ class DiscordHarness:
             self._sender = DiscordSender(
                 self.settings,
                 self.engine.messages,
-                db=self.engine.db,
-                clock=self.engine.clock,
+                on_outcome=self.engine.record_delivery,
                 timeout=WAIT,
             )
         return self._sender

@@ -84,7 +84,9 @@ class SlackHarness:
         self.done = 0
         self.kinds: list[str] = []
         self._cond = threading.Condition()
-        self.app = build_app(engine, self.settings, on_handled=self._on_handled)
+        self.app = build_app(
+            engine, self.settings, on_handled=self._on_handled, installations=engine.db.engine
+        )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]

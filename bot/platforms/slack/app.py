@@ -29,6 +29,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Engine as SQLEngine
 
 from bot.config import Settings
 from bot.conversation.engine import Engine
@@ -111,7 +112,7 @@ class SlackAdapter:
     async def on_mention(self, args: AsyncArgs) -> None:
         event = args.event or {}
         text = render.strip_mentions(event.get("text") or "")
-        inbound = render.message_inbound(_user(args), text, _event_id(args), in_channel=True)
+        inbound = render.message_inbound(_user(args), text, _event_id(args))
         moved = await self._turn_in_dm(args.client, inbound)
         await args.client.chat_postEphemeral(
             channel=event["channel"],
@@ -130,7 +131,7 @@ class SlackAdapter:
             dm = None
         in_dm = dm is not None and command.get("channel_id") == dm
         text = (command.get("text") or "").strip()
-        inbound = render.message_inbound(user, text, None, in_channel=not in_dm)
+        inbound = render.message_inbound(user, text, None)
         moved = dm is not None and await self._turn_in_dm(args.client, inbound, dm)
         if not in_dm or not moved:
             key = "moved_to_dm" if moved else "dm_blocked"
@@ -147,12 +148,11 @@ class SlackAdapter:
         await args.ack()
         user = _user(args)
         token, form_id = render.decode_value((args.action or {}).get("value", ""))
-        current = await asyncio.to_thread(self.engine.resume, user)
-        step = next((r for r in reversed(current) if r.form is not None), None)
+        form = await asyncio.to_thread(self.engine.current_form, user, token)
         channel = await self._channel(args)
-        if step and step.form and step.token == token and step.form.id == form_id:
+        if form is not None and form.id == form_id:
             ts = (args.body.get("container") or {}).get("message_ts")
-            view = render.to_modal(step.form, token, channel, ts)
+            view = render.to_modal(form, token, channel, ts)
             await args.client.views_open(trigger_id=args.body["trigger_id"], view=view)
             return
         # An old "Fill in": tidy that message; the engine explains and asks the current step.
@@ -189,7 +189,7 @@ class SlackAdapter:
         if event.get("tab") != "home":
             return
         user = _user(args)
-        summary = await asyncio.to_thread(self.engine.summary, user)
+        summary = await asyncio.to_thread(self.engine.overview, user)
         await args.client.views_publish(
             user_id=user.user_id, view=render.home_view(summary, self.msg)
         )
@@ -271,17 +271,24 @@ def build_app(
     engine: Engine,
     settings: Settings,
     on_handled: Callable[[str], None] | None = None,
+    *,
+    installations: SQLEngine | None = None,
 ) -> AsyncApp:
-    """The Bolt app for this deployment: one workspace's bot token, or OAuth installations."""
+    """The Bolt app for this deployment: one workspace's bot token, or OAuth installations.
+
+    ``installations`` is the database holding the installation store's tables (given by the
+    composition root; needed only for OAuth). The adapter reads nothing else from it."""
     from bot.platforms.slack.oauth import oauth_settings, uses_oauth
 
     slack = settings.slack
     secret = slack.signing_secret.get_secret_value() if slack.signing_secret else ""
     if uses_oauth(settings):
+        if installations is None:
+            raise ValueError("Slack OAuth needs the database that keeps the installations")
         app = AsyncApp(
             client=web_client(slack.api_url),
             signing_secret=secret,
-            oauth_settings=oauth_settings(settings, engine.db.engine, BOT_SCOPES),
+            oauth_settings=oauth_settings(settings, installations, BOT_SCOPES),
         )
     else:
         token = slack.bot_token.get_secret_value() if slack.bot_token else None

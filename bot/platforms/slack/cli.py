@@ -17,8 +17,8 @@ from typing import Any
 
 import click
 
-from bot.cli import engine_from, settings_from
 from bot.config import Settings
+from bot.platforms import composition
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +113,15 @@ def slack(
         return
     from bot.platforms.slack.app import build_app, http_app
 
-    settings = settings_from(ctx)
+    settings = composition(ctx).settings()
     redact_tokens()
     _require(settings, "client_id" if settings.slack.client_id else "bot_token")
     if settings.slack.client_id:
         _require(settings, "client_secret")
     _require(settings, "signing_secret" if http_mode else "app_token")
-    engine = engine_from(settings, db_url)
+    built = composition(ctx).build(db_url)
     try:
-        app = build_app(engine, settings)
+        app = build_app(built.engine, settings, installations=built.db.engine)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if http_mode:

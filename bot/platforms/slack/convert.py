@@ -67,10 +67,10 @@ def user_key(team_id: str | None, enterprise_id: str | None, user_id: str) -> Us
 
 
 def message_inbound(
-    user: UserKey, text: str, event_id: str | None, in_channel: bool = False
+    user: UserKey, text: str, event_id: str | None
 ) -> Inbound:
     """Typed text (a DM, a slash command's argument, a mention) as the person's words."""
-    return Inbound(user=user, text=unescape(text), event_id=event_id, in_channel=in_channel)
+    return Inbound(user=user, text=unescape(text), event_id=event_id)
 
 
 def strip_mentions(text: str) -> str:

@@ -24,8 +24,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.conversation.messages import Reply
+from bot.conversation.sender import DeliveryFailed, Recipient
 from bot.platforms.slack import convert as render
-from bot.reminders.sender import DeliveryFailed, Recipient
 
 log = logging.getLogger(__name__)
 

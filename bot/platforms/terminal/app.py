@@ -12,30 +12,16 @@ from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from bot.conversation.messages import Form, Inbound, Reply, UserKey
+from bot.platforms.terminal.convert import (
+    PLATFORM,
+    form_to_inbound,
+    is_global_word,
+    to_inbound,
+    to_text,
+    user_key,
+)
 
-PLATFORM = "terminal"
-WORKSPACE = "local"
-
-
-def user_key(name: str) -> UserKey:
-    return UserKey(platform=PLATFORM, workspace=WORKSPACE, user_id=name)
-
-
-def to_text(reply: Reply) -> str:
-    """Render one reply as terminal text: the message, then numbered choices."""
-    lines = [reply.text]
-    for field_id, error in reply.errors.items():
-        lines.append(f"  ! {field_id}: {error}")
-    for number, choice in enumerate(reply.choices, start=1):
-        lines.append(f"  {number}. {choice.label}")
-    if reply.image is not None:
-        lines.append(f"  [picture saved to {reply.image.path}]")
-    if reply.file is not None:
-        lines.append(f"  [file saved to {reply.file}]")
-    if reply.form is not None and reply.form.fields:
-        lines.append(form_prompt(reply.form))
-    return "\n".join(lines)
-
+__all__ = ["PLATFORM", "Console", "to_text", "user_key"]
 
 class Console:
     """Runs one person's conversation over a pair of text streams."""
@@ -84,14 +70,12 @@ class Console:
         for line in self._lines:
             if line.strip().lower() in ("/quit", "/exit"):
                 break
-            if last is not None and last.form is not None and line.strip().lower() not in (
-                "stop", "cancel", "menu", "pause", "back", "help",
-            ):  # fmt: skip
+            if last is not None and last.form is not None and not is_global_word(line):
                 inbound = self._fill_form(last.form, last.token, first=line)
                 if inbound is None:
                     break
             else:
-                inbound = Inbound(user=self.user, text=line)
+                inbound = to_inbound(self.user, line)
             last = self.show(self.handle(inbound))
         self.write("Bye for now. Your progress is saved.")
 
@@ -108,10 +92,4 @@ class Console:
             if answer is None:
                 return None
             values[field.id] = answer
-        return Inbound(user=self.user, form=values, token=token)
-
-
-def form_prompt(form: Form) -> str:
-    first = form.fields[0]
-    hint = "" if first.required else " (optional, Enter to skip)"
-    return f"{first.label}{hint}:"
+        return form_to_inbound(self.user, values, token)

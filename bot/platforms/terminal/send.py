@@ -1,4 +1,4 @@
-"""The terminal's :class:`~bot.reminders.sender.Sender`: reminders printed into ``rebound chat``.
+"""The terminal's :class:`~bot.conversation.sender.Sender`: reminders printed into ``rebound chat``.
 
 The chat's scheduler runs in a background thread while the person types, so printing takes a
 lock and each reminder is written whole, rendered exactly like a reply (numbered choices).
@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable, Sequence
 
 from bot.conversation.messages import Reply, UserKey
-from bot.platforms.terminal.app import PLATFORM, to_text
-from bot.reminders.sender import DeliveryFailed, Recipient
+from bot.conversation.sender import DeliveryFailed, Recipient
+from bot.platforms.terminal.convert import PLATFORM, to_text
 
 
 class ConsoleSender:
