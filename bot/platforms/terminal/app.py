@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
-from bot.conversation.messages import Form, Inbound, Reply, UserKey
+from bot.conversation.messages import Field, Form, Inbound, Reply, UserKey
 from bot.platforms.terminal.convert import (
     PLATFORM,
     form_to_inbound,
@@ -22,6 +22,7 @@ from bot.platforms.terminal.convert import (
 )
 
 __all__ = ["PLATFORM", "Console", "to_text", "user_key"]
+
 
 class Console:
     """Runs one person's conversation over a pair of text streams."""
@@ -40,6 +41,9 @@ class Console:
         self.stdout = stdout
         self.interactive = stdin.isatty() if interactive is None else interactive
         self._lines = self._read_lines()
+        self._last: Reply | None = None
+        # The form being asked field by field: (form, its step token, the answers so far).
+        self._filling: tuple[Form, str | None, dict[str, str]] | None = None
 
     def _read_lines(self) -> Iterator[str]:
         while True:
@@ -60,36 +64,53 @@ class Console:
         print(text, file=self.stdout, flush=True)
 
     def show(self, replies: list[Reply]) -> Reply | None:
+        """Print replies; the last one is what the next line answers (a reminder's too)."""
         for reply in replies:
             self.write(to_text(reply))
             self.write("")
+        if replies:
+            self._last = replies[-1]
         return replies[-1] if replies else None
 
     def run(self, opening: list[Reply]) -> None:
-        last = self.show(opening)
+        self.start(opening)
         for line in self._lines:
             if line.strip().lower() in ("/quit", "/exit"):
                 break
-            if last is not None and last.form is not None and not is_global_word(line):
-                inbound = self._fill_form(last.form, last.token, first=line)
-                if inbound is None:
-                    break
-            else:
-                inbound = to_inbound(self.user, line)
-            last = self.show(self.handle(inbound))
+            self.feed(line)
         self.write("Bye for now. Your progress is saved.")
 
-    def _fill_form(self, form: Form, token: str | None, first: str) -> Inbound | None:
-        """Ask each field in turn; the line already typed answers the first field."""
-        values: dict[str, str] = {}
-        for index, field in enumerate(form.fields):
-            if index == 0:
-                values[field.id] = first
-                continue
-            hint = "" if field.required else " (optional, Enter to skip)"
-            self.write(f"{field.label}{hint}:")
-            answer = next(self._lines, None)
-            if answer is None:
-                return None
-            values[field.id] = answer
-        return form_to_inbound(self.user, values, token)
+    def start(self, opening: list[Reply]) -> None:
+        """Show where the person is (their first hello, or the current question)."""
+        self.show(opening)
+
+    def feed(self, line: str) -> None:
+        """One line the person typed: an answer to a form field, or a turn of its own.
+
+        A form is asked one field at a time and submitted whole after its last field. A global
+        word (``main menu``, ``start over``...) typed at the first field is not an answer: it
+        goes to the engine like anywhere else, as on Slack and Discord.
+        """
+        if self._filling is not None:
+            form, token, values = self._filling
+            values[form.fields[len(values)].id] = line
+            if len(values) < len(form.fields):
+                self._ask(form.fields[len(values)])
+                return
+            self._filling = None
+            inbound = form_to_inbound(self.user, values, token)
+        elif self._last is not None and self._last.form is not None and not is_global_word(line):
+            form = self._last.form
+            self._filling = (form, self._last.token, {form.fields[0].id: line})
+            if len(form.fields) > 1:
+                self._ask(form.fields[1])
+                return
+            self._filling = None
+            inbound = form_to_inbound(self.user, {form.fields[0].id: line}, self._last.token)
+        else:
+            inbound = to_inbound(self.user, line)
+        self.show(self.handle(inbound))
+
+    def _ask(self, field: Field) -> None:
+        hint = "" if field.required else " (optional, Enter to skip)"
+        self.write(f"{field.label}{hint}:")

@@ -33,7 +33,7 @@ def chat_reminders(engine: Engine, console: Console) -> Iterator[bool]:
     from bot.reminders.lease import LeaseHeld
     from bot.reminders.scheduler import ReminderScheduler
 
-    sender = ConsoleSender(console.write, console.user)
+    sender = ConsoleSender(console.write, console.user, show=console.show)
     scheduler = ReminderScheduler(
         engine, {sender.platform: sender}, only={sender.platform: console.user.user_id}
     )
