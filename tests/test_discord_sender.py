@@ -34,7 +34,8 @@ def fake() -> Iterator[FakeDiscord]:
 
 @pytest.fixture
 def sender(fake: FakeDiscord, engine: Engine) -> Iterator[DiscordSender]:
-    sender = DiscordSender(bot_settings(engine.settings, fake), engine.messages, on_outcome=engine.record_delivery)
+    settings = bot_settings(engine.settings, fake)
+    sender = DiscordSender(settings, engine.messages, on_outcome=engine.record_delivery)
     yield sender
     sender.close()
 
