@@ -43,7 +43,7 @@ COMMAND = "/rebound"
 # The events the listeners handle; with the scopes, slack/manifest.yml must match (tested).
 EVENTS = ("message", "app_mention", "app_home_opened")
 REVOCATION_EVENTS = ("app_uninstalled", "tokens_revoked")
-# Exactly what the listeners below and slack_sender call need.
+# Exactly what the listeners below and send.py call need.
 BOT_SCOPES = [
     "app_mentions:read",
     "chat:write",
