@@ -106,13 +106,13 @@ class SlackAdapter:
         event = args.event or {}
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return  # edits, joins, other bots: not the person talking to us
-        inbound = render.message_inbound(_user(args), event.get("text") or "", _event_id(args))
+        inbound = render.message_to_inbound(_user(args), event.get("text") or "", _event_id(args))
         await self._turn(args.client, event["channel"], inbound)
 
     async def on_mention(self, args: AsyncArgs) -> None:
         event = args.event or {}
         text = render.strip_mentions(event.get("text") or "")
-        inbound = render.message_inbound(_user(args), text, _event_id(args))
+        inbound = render.message_to_inbound(_user(args), text, _event_id(args))
         moved = await self._turn_in_dm(args.client, inbound)
         await args.client.chat_postEphemeral(
             channel=event["channel"],
@@ -131,7 +131,7 @@ class SlackAdapter:
             dm = None
         in_dm = dm is not None and command.get("channel_id") == dm
         text = (command.get("text") or "").strip()
-        inbound = render.message_inbound(user, text, None)
+        inbound = render.message_to_inbound(user, text, None)
         moved = dm is not None and await self._turn_in_dm(args.client, inbound, dm)
         if not in_dm or not moved:
             key = "moved_to_dm" if moved else "dm_blocked"
@@ -139,7 +139,7 @@ class SlackAdapter:
 
     async def on_choice(self, args: AsyncArgs) -> None:
         await args.ack()
-        inbound, label = render.choice_inbound(_user(args), args.action or {})
+        inbound, label = render.choice_to_inbound(_user(args), args.action or {})
         await self._close_message(args, label)
         await self._turn(args.client, await self._channel(args), inbound)
 
@@ -161,7 +161,7 @@ class SlackAdapter:
 
     async def on_submit(self, args: AsyncArgs) -> None:
         view = args.view or {}
-        inbound = render.form_inbound(_user(args), view)
+        inbound = render.form_to_inbound(_user(args), view)
         replies = await asyncio.to_thread(self.engine.handle, inbound)
         errors = render.modal_errors(view, replies[-1].errors) if replies else None
         if errors:
@@ -191,7 +191,7 @@ class SlackAdapter:
         user = _user(args)
         summary = await asyncio.to_thread(self.engine.overview, user)
         await args.client.views_publish(
-            user_id=user.user_id, view=render.home_view(summary, self.msg)
+            user_id=user.user_id, view=render.to_home_view(summary, self.msg)
         )
 
     async def on_uninstalled(self, args: AsyncArgs) -> None:
