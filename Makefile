@@ -20,11 +20,13 @@ chat: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check bot tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/rebound flows check flows
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot tests benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache rebound.db rebound.db-*

@@ -28,6 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.app import behaviour
+
 RATE = 50  # requests per second, all methods together (Discord's global limit; Slack-like)
 TEAM = "T0001"
 
@@ -112,8 +114,8 @@ def _statuses(db: Any) -> dict[str, int]:
 
 def bench(quick: bool = False) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
     from benchmarks.turns import make_engine
+    from bot.app import Built, senders
     from bot.conversation.engine import Engine
-    from bot.reminders.delivery import configured_senders
     from bot.reminders.scheduler import ReminderScheduler
     from bot.storage.db import Database, open_database
     from tests.fakes.slack_driver import slack_settings
@@ -140,10 +142,11 @@ def bench(quick: bool = False) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
     fake.api_url = api_url  # type: ignore[attr-defined]
     base = make_engine(url, data_dir=str(folder / "out")).settings
     settings = slack_settings(base, fake)  # type: ignore[arg-type]
-    engine = Engine(Database(url), settings)  # the real clock, as in production
-    senders = configured_senders(engine)
-    assert type(senders["slack"]).__name__ == "SlackSender"
-    scheduler = ReminderScheduler(engine, senders)
+    db = Database(url)
+    engine = Engine(db, settings, behaviour())  # the real clock, as in production
+    found = senders(Built(settings, db, engine))  # built as `rebound scheduler` builds them
+    assert type(found["slack"]).__name__ == "SlackSender"
+    scheduler = ReminderScheduler(engine, found)
     # A temporary failure per row, or APScheduler skipping a poll while a long pass runs,
     # would flood the output; the figures below count them instead.
     quiet = [logging.getLogger(n) for n in ("bot.reminders.scheduler", "apscheduler")]

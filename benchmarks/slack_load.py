@@ -106,8 +106,8 @@ def _run(rate: int, seconds: int) -> tuple[list[tuple[Any, ...]], dict[str, Any]
     import threading
 
     from benchmarks.turns import make_engine
-    from bot.platforms.slack import build_app, http_app
-    from bot.platforms.slack_cli import http_server
+    from bot.platforms.slack.app import build_app, http_app
+    from bot.platforms.slack.cli import http_server
     from bot.storage.db import open_database
     from tests.fakes.slack_driver import SlackHarness, slack_settings
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from transitions import Machine
 
+from bot.app import behaviour
 from bot.config import load_settings
 from bot.conversation.engine import Engine
 from bot.conversation.machine import Attached, FlowMachine
@@ -82,7 +83,7 @@ class Player:
 def make_engine(url: str, naive: bool = False, data_dir: str | None = None) -> Engine:
     settings = load_settings(None, data_dir=data_dir or tempfile.mkdtemp())
     clock = lambda: datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # noqa: E731
-    engine = Engine(Database(url), settings, clock=clock)
+    engine = Engine(Database(url), settings, behaviour(), clock=clock)
     if naive:
         engine.machines = {n: NaiveFlowMachine(f, engine.registry) for n, f in engine.flows.items()}
     return engine

@@ -1,78 +1,40 @@
-"""The ``rebound`` command. Heavy SDKs (Slack, Discord, matplotlib) are imported only by the
-subcommands that need them, so ``rebound chat`` starts fast."""
+"""The ``rebound`` command. Each subcommand builds what it runs on through the composition root
+(:mod:`bot.app`). Heavy SDKs (Slack, Discord, matplotlib) are imported only by the subcommands
+that need them, so ``rebound chat`` starts fast.
+
+Process shapes (one scheduler per database, always):
+
+* ``rebound chat``: the terminal, with its own in-process scheduler for the person's reminders.
+* ``rebound run``: a small install in one process: the scheduler plus every chat adapter that
+  has its tokens configured.
+* ``rebound scheduler``: the scheduler alone, beside N adapter processes (see ``Procfile``). It
+  notices rows added by the other processes within ``reminders.poll_seconds``.
+
+A second scheduler on the same database refuses to start (exit status 1) and says why.
+"""
 
 from __future__ import annotations
 
-import logging
+import importlib
+import signal
 import sys
-from datetime import UTC, datetime, timedelta
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot import log_privacy
-from bot.config import ConfigError, Settings, load_settings
+from bot.app import ADAPTERS, Built, Root, adapter_command, behaviour, senders
 
-
-def settings_from(ctx: click.Context) -> Settings:
-    """The settings for a subcommand (also used by the lazily loaded ones)."""
-    return _settings(ctx)
-
-
-def engine_from(settings: Settings, db_url: str | None = None, now: str | None = None):  # type: ignore[no-untyped-def]
-    return _engine(settings, db_url, now)
-
-
-def _settings(ctx: click.Context) -> Settings:
-    try:
-        settings = load_settings(ctx.find_root().obj.get("config"))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    log_privacy.install()  # no person's words or tokens in any log line, at any level
-    return settings
-
-
-def _clock(now: str | None, settings: Settings):  # type: ignore[no-untyped-def]
-    """A clock that starts at ``now`` (in the configured zone) and then runs normally."""
-    if not now:
-        return None
-    from zoneinfo import ZoneInfo
-
-    from dateutil import parser
-
-    try:
-        start = parser.parse(now)
-    except (ValueError, OverflowError):
-        raise click.BadParameter(f"cannot read {now!r}; try '2026-11-30 09:00'") from None
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=ZoneInfo(settings.timezone))
-    offset: timedelta = start - datetime.now(UTC)
-    return lambda: datetime.now(UTC) + offset
-
-
-def _engine(settings: Settings, db_url: str | None = None, now: str | None = None):  # type: ignore[no-untyped-def]
-    """Open the database (migrating it if needed) and build the engine, or exit cleanly."""
-    from bot.conversation.engine import Engine, FlowsInvalid
-    from bot.conversation.interpret import shared_encoder
-    from bot.storage.db import open_database
-
-    db = open_database(db_url or settings.database.url, settings=settings.database)
-    try:
-        return Engine(db, settings, clock=_clock(now, settings), encoder=shared_encoder)
-    except FlowsInvalid as exc:
-        raise click.ClickException(f"the flows have problems:\n{exc}") from None
-
+if TYPE_CHECKING:
+    from bot.reminders.scheduler import ReminderScheduler
 
 # Subcommands that live beside the code they run, imported only when used (keeps start-up fast).
 # Add one line per command: "name": "module:attribute of a click command".
 LAZY_COMMANDS: dict[str, str] = {
-    "discord": "bot.platforms.discord_cli:discord_group",
-    "slack": "bot.platforms.slack_cli:slack",
-    "scheduler": "bot.reminders.cli:scheduler",
-    "run": "bot.reminders.cli:run",
+    "chat": "bot.platforms.terminal.cli:chat",
+    "discord": "bot.platforms.discord.cli:discord_group",
+    "slack": "bot.platforms.slack.cli:slack",
 }
 
 
@@ -82,11 +44,15 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in LAZY_COMMANDS:
-            import importlib
-
             module, attr = LAZY_COMMANDS[name].split(":")
-            return getattr(importlib.import_module(module), attr)
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
         return super().get_command(ctx, name)
+
+
+def root(ctx: click.Context) -> Root:
+    found: Root = ctx.find_root().obj["root"]
+    return found
 
 
 @click.group(cls=LazyGroup)
@@ -96,27 +62,10 @@ def main(ctx: click.Context, config: str | None) -> None:
     """Rebound: a coach for the days after a job interview."""
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
+    ctx.obj["root"] = Root(config)
 
 
-@main.command()
-@click.option("--user", default="me", show_default=True, help="Whose conversation this is.")
-@click.option("--db", "db_url", help="Database URL (default: the configured one).")
-@click.option("--now", help="Pretend the time is this (e.g. '2026-11-30 09:00').")
-@click.pass_context
-def chat(ctx: click.Context, user: str, db_url: str | None, now: str | None) -> None:
-    """Talk to Rebound in this terminal (no tokens needed)."""
-    from bot.platforms.console import Console, user_key
-
-    settings = _settings(ctx)
-    engine = _engine(settings, db_url, now)
-    key = user_key(user)
-    console = Console(engine.handle, key, goodbye=engine.messages["console_bye"])
-    if console.interactive:
-        console.write(engine.messages["console_hello"] + "\n")
-    from bot.reminders.cli import chat_reminders
-
-    with chat_reminders(engine, console) as shown:  # due reminders are printed into the chat
-        console.run([] if shown else engine.resume(key))
+# ---------------------------------------------------------------------- flows
 
 
 @main.group()
@@ -130,13 +79,12 @@ def flows() -> None:
 def flows_check(ctx: click.Context, directory: Path | None) -> None:
     """Validate every flow file; exit 1 if anything is wrong."""
     from bot.conversation.flow_check import errors, load_checked
-    from bot.conversation.registry import load_behaviour
 
-    settings = _settings(ctx)
+    settings = root(ctx).settings()
     folder = directory or settings.flows_dir
     if not folder.is_dir():
         raise click.ClickException(f"no such folder: {folder}")
-    flows_, _messages, problems = load_checked(folder, load_behaviour())
+    flows_, _messages, problems = load_checked(folder, behaviour())
     for problem in problems:
         click.echo(str(problem), err=True)
     if errors(problems):
@@ -154,11 +102,14 @@ def flows_graph(ctx: click.Context, flow: str) -> None:
     from bot.conversation.flow_graph import mermaid
     from bot.conversation.flow_loader import load_flows
 
-    settings = _settings(ctx)
+    settings = root(ctx).settings()
     loaded, _ = load_flows(settings.flows_dir)
     if flow not in loaded:
         raise click.ClickException(f"no flow named {flow!r}; known: {', '.join(sorted(loaded))}")
     click.echo(mermaid(loaded[flow]), nl=False)
+
+
+# ---------------------------------------------------------------------- db
 
 
 @main.group()
@@ -172,10 +123,117 @@ def db_upgrade(ctx: click.Context) -> None:
     """Apply every pending migration (run once per deployment, before the processes start)."""
     from bot.storage.db import Database
 
-    settings = _settings(ctx)
+    settings = root(ctx).settings()
     database = Database(settings.database.url, settings=settings.database)
     database.upgrade()
     click.echo("database is up to date")
+
+
+# ---------------------------------------------------------------------- scheduler and run
+
+
+def _wait(scheduler: ReminderScheduler) -> None:
+    """Block until the scheduler stops by itself (lease lost); Ctrl-C and SIGTERM interrupt."""
+    while not scheduler.stopped.wait(1.0):
+        pass
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _build(built: Built, standby: bool) -> ReminderScheduler:
+    from bot.reminders.scheduler import ReminderScheduler
+
+    found = senders(built)
+    if not found:
+        click.echo(
+            "warning: no chat platform has a token configured, so reminders stay queued",
+            err=True,
+        )
+    scheduler = ReminderScheduler(built.engine, found, standby=standby)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops cleanly, like Ctrl-C
+    return scheduler
+
+
+def _start(scheduler: ReminderScheduler) -> None:
+    """Take the lease (waiting out one left by a crashed scheduler) and run the first pass."""
+    from bot.reminders.lease import LeaseHeld
+
+    try:
+        scheduler.start(wait=scheduler.lease.ttl.total_seconds() + 1)
+    except LeaseHeld as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _stop(scheduler: ReminderScheduler) -> None:
+    """Stop once: a second SIGTERM while the delivery in flight finishes is ignored."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    scheduler.stop()
+
+
+@main.command("scheduler")
+@click.option("--db", "db_url", help="Database URL (default: the configured one).")
+@click.option("--now", help="Pretend the time is this (for trying things out).")
+@click.pass_context
+def scheduler(ctx: click.Context, db_url: str | None, now: str | None) -> None:
+    """Send reminders: the one scheduler process for this database."""
+    running = _build(root(ctx).build(db_url, now), standby=False)
+    try:
+        _start(running)
+        platforms = ", ".join(sorted(running.senders)) or "no platforms"
+        click.echo(f"Rebound scheduler running ({platforms}); Ctrl-C to stop.")
+        _wait(running)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop(running)
+    if running.lease_lost:
+        raise click.ClickException(
+            f"stopped: another scheduler holds this database's lease ({running.lease.other})"
+        )
+
+
+@main.command("run")
+@click.option("--db", "db_url", help="Database URL (default: the configured one).")
+@click.pass_context
+def run(ctx: click.Context, db_url: str | None) -> None:
+    """Everything in one process: the scheduler and every configured chat adapter."""
+    settings = root(ctx).settings()
+    running = _build(root(ctx).build(db_url), standby=True)
+    wanted = [name for name, (configured, _) in ADAPTERS.items() if configured(settings)]
+    missing = sorted(set(ADAPTERS) - set(wanted))
+    try:
+        _start(running)
+        if missing:
+            click.echo(
+                f"not starting {', '.join(missing)}: no token configured (see config.example.toml)",
+                err=True,
+            )
+        if not wanted:
+            click.echo("Rebound is running the scheduler only; Ctrl-C to stop.")
+            _wait(running)
+            return
+        for name in wanted[:-1]:
+            thread = threading.Thread(
+                target=_adapter, args=(ctx, name, db_url), name=name, daemon=True
+            )
+            thread.start()
+        _adapter(ctx, wanted[-1], db_url)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop(running)
+
+
+def _adapter(ctx: click.Context, name: str, db_url: str | None) -> Any:
+    """Run one adapter's own command (it blocks until the adapter stops)."""
+    command = adapter_command(name)
+    kwargs = {"db_url": db_url} if any(p.name == "db_url" for p in command.params) else {}
+    with ctx.scope(cleanup=False):
+        return ctx.invoke(command, **kwargs)
 
 
 if __name__ == "__main__":  # pragma: no cover

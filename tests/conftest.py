@@ -18,6 +18,7 @@ from bot.conversation.engine import Engine
 from bot.conversation.interpret import shared_encoder
 from bot.conversation.messages import Inbound, Reply, UserKey
 from bot.storage.db import Database, open_database
+from tests.behaviour import production
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"
@@ -96,7 +97,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def engine(db: Database, settings: Settings, clock: Clock) -> Engine:
     """The engine as people meet it: with the real sentence encoder (shared per process)."""
-    return Engine(db, settings, clock=clock, encoder=shared_encoder())
+    return Engine(db, settings, production(), clock=clock, encoder=shared_encoder())
 
 
 class EngineDriver:

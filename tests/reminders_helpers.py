@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, Reply, UserKey
+from bot.conversation.sender import Recipient
 from bot.reminders.schedule import add_reminder
 from bot.reminders.scheduler import ReminderScheduler
-from bot.reminders.sender import Recipient
 from bot.storage.db import Database
 from bot.storage.models import Conversation, Interview, Reminder, User
 

@@ -13,7 +13,7 @@ import yaml
 
 from bot.conversation.flow_loader import load_flows
 from bot.conversation.flow_spec import Variant
-from bot.conversation.registry import load_behaviour
+from tests.behaviour import production as load_behaviour
 
 from .conftest import FLOWS
 

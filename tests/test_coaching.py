@@ -168,6 +168,6 @@ def test_summary_shows_reminders_in_the_persons_own_time(engine: Engine, clock: 
     driver.press("No, it's another one")
     driver.text("Asia/Tokyo")
     _log(driver, "Nintendo")
-    summary = engine.summary(driver.user)
+    summary = engine.overview(driver.user)
     assert summary.interviews == ["Analyst at Nintendo (first round)"]
     assert any(r.startswith("debrief: ") and r.endswith("18:00") for r in summary.reminders)

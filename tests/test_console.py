@@ -10,10 +10,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+from sqlalchemy import select
+
 from bot.conversation.engine import Engine
-from bot.platforms.console import Console, to_text, user_key
+from bot.platforms.terminal.app import Console, to_text, user_key
+from bot.storage.db import Database
+from bot.storage.models import Interview
 
 from .conftest import ROOT
+from .fakes.terminal_driver import TerminalDriver
 
 
 def test_scripted_console_numbers_choices_and_echoes(engine: Engine) -> None:
@@ -70,3 +76,20 @@ def test_chat_killed_mid_conversation_carries_on_at_the_same_step(tmp_path: Path
     second = _chat(db, "Asia/Tokyo")
     assert "Which time zone are you in?" in second.split("you> Asia/Tokyo")[0]
     assert "all set" in second
+
+
+@pytest.mark.parametrize("word", ["main menu", "start over", "home", "Main menu!"])
+def test_a_global_word_at_a_form_field_leaves_the_form(
+    engine: Engine, db: Database, word: str
+) -> None:
+    """The terminal reads the core's global words: typed at a form, they are not the answer."""
+    driver = TerminalDriver(engine, user_key("ines"))
+    driver.text("hi")
+    driver.press("Yes, that's right")
+    assert driver.text("log")[-1].text.endswith("Company:")  # the form's first field
+    replies = driver.text(word)
+    assert not any("Role" in r.text for r in replies)  # not asked the form's second field
+    with db.transaction() as session:
+        assert session.scalars(select(Interview)).all() == []  # and nothing was logged
+    if word != "start over":
+        assert replies[-1].text == "What would you like to do?"

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.conversation.engine import Engine
-from bot.platforms import discord_render as render
+from bot.platforms.discord import convert as render
 from bot.storage.models import User
 
 from .conftest import Clock
@@ -63,7 +63,7 @@ def test_commands_are_synced_once_at_start_not_on_every_connect(
 ) -> None:
     (rebound,) = harness.fake.commands["global"]
     assert rebound["name"] == "rebound"
-    assert [o["name"] for o in rebound["options"]] == list(render.SUBCOMMANDS)
+    assert [o["name"] for o in rebound["options"]] == list(harness.engine.commands_for_slash())
     assert set(rebound["contexts"]) == {0, 1}  # servers and DMs with the bot
     harness.restart()
     syncs = [c for c in harness.fake.calls if c.method == "PUT"]

@@ -10,6 +10,7 @@ import pytest
 from bot.config import load_settings
 from bot.conversation.engine import Engine
 from bot.storage.db import Database
+from tests.behaviour import production
 
 from .conftest import Clock, copy_system_files
 from .fakes.discord_driver import DiscordDriver, DiscordHarness
@@ -74,7 +75,7 @@ def harness(db: Database, tmp_path: Path, clock: Clock) -> Iterator[DiscordHarne
     for name, text in FLOW_FILES.items():
         (folder / name).write_text(text)
     settings = load_settings(None, flows_dir=str(folder), data_dir=str(tmp_path / "out"))
-    h = DiscordHarness(Engine(db, settings, clock=clock))
+    h = DiscordHarness(Engine(db, settings, production(), clock=clock))
     yield h
     h.close()
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Choice, Field, Form, Image, Reply
-from bot.platforms import discord_render as render
+from bot.platforms.discord import convert as render
 
 LONG_STEP = 10**9  # a person a billion steps in still gets valid ids
 
@@ -85,9 +85,14 @@ def test_modal_values_reads_labels_rows_and_selects() -> None:
     assert render.modal_values(data) == {"a": "one", "b": "", "c": "red", "d": ""}
 
 
-@pytest.mark.parametrize("sub", render.SUBCOMMANDS)
-def test_subcommands_are_described_by_their_flow(engine: Engine, sub: str) -> None:
-    described = render.subcommand_descriptions(engine.flows, engine.commands)
-    flow = engine.flows.get(engine.commands.get(sub, ""))
-    assert described[sub] == (flow.title if flow else sub)
-    assert 1 <= len(described[sub]) <= render.OPTION_LIMIT
+def test_subcommands_come_from_the_flows_commands(engine: Engine) -> None:
+    """Every flow with ``commands:`` gives /rebound its first word, described by its title."""
+    described = render.subcommand_descriptions(engine.commands_for_slash())
+    assert {"log", "rejected", "plan", "progress", "reminders", "help", "feedback-reply"} <= set(
+        described
+    )
+    assert described["rejected"] == engine.flows["rejection"].title
+    assert len(described) <= 25  # Discord's limit of subcommands in a group
+    for sub, text in described.items():
+        assert re.fullmatch(r"[a-z0-9_-]{1,32}", sub), sub  # Discord's rule for command names
+        assert 1 <= len(text) <= render.OPTION_LIMIT

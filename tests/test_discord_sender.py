@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, Reply, UserKey
-from bot.platforms import discord_render as render
-from bot.platforms.discord_sender import DiscordSender
-from bot.reminders.sender import DeliveryFailed, Recipient
+from bot.conversation.sender import DeliveryFailed, Recipient
+from bot.platforms.discord import convert as render
+from bot.platforms.discord.send import DiscordSender
 from bot.storage.models import User
 
 from .fakes.discord_driver import DiscordDriver, DiscordHarness, LoopThread, bot_settings, to_reply
@@ -34,7 +34,8 @@ def fake() -> Iterator[FakeDiscord]:
 
 @pytest.fixture
 def sender(fake: FakeDiscord, engine: Engine) -> Iterator[DiscordSender]:
-    sender = DiscordSender(bot_settings(engine.settings, fake), engine.messages, db=engine.db)
+    settings = bot_settings(engine.settings, fake)
+    sender = DiscordSender(settings, engine.messages, on_outcome=engine.record_delivery)
     yield sender
     sender.close()
 
@@ -132,7 +133,7 @@ def test_a_button_on_a_reminder_is_answered_by_the_bot_process(
     engine: Engine, clock: object
 ) -> None:
     harness = DiscordHarness(engine)
-    sender = DiscordSender(harness.settings, engine.messages, db=engine.db)
+    sender = DiscordSender(harness.settings, engine.messages, on_outcome=engine.record_delivery)
     try:
         person = DiscordDriver(harness, clock=clock)
         person.text("hi")

@@ -14,6 +14,7 @@ from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, UserKey
 from bot.storage.db import Database
 from bot.storage.models import Conversation, User
+from tests.behaviour import demo as demo_registry
 
 from .conftest import Clock, EngineDriver, copy_system_files
 from .fixtures import demo_behaviour
@@ -31,7 +32,7 @@ def demo_settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def demo(db: Database, demo_settings: Settings, clock: Clock, alice: UserKey) -> EngineDriver:
-    driver = EngineDriver(Engine(db, demo_settings, clock=clock), alice, clock)
+    driver = EngineDriver(Engine(db, demo_settings, demo_registry(), clock=clock), alice, clock)
     driver.text("hello")
     return driver
 
@@ -187,7 +188,7 @@ def test_state_survives_a_new_engine(
 ) -> None:
     demo.text("demo")
     demo.text("red")
-    fresh = Engine(db, demo_settings, clock=clock)
+    fresh = Engine(db, demo_settings, demo_registry(), clock=clock)
     replies = fresh.resume(demo.user)
     assert replies[-1].text == "How big, from 1 to 5?"
     assert "Big one" in fresh.handle(Inbound(user=demo.user, text="5"))[0].text
@@ -255,7 +256,7 @@ def test_concurrent_turns_for_one_person_do_not_lose_updates(
     db: Database, demo_settings: Settings, clock: Clock
 ) -> None:
     """SQLite: BEGIN IMMEDIATE makes the second writer wait; every turn counts exactly once."""
-    engine = Engine(db, demo_settings, clock=clock)
+    engine = Engine(db, demo_settings, demo_registry(), clock=clock)
     user = UserKey("terminal", "local", "carol")
     engine.handle(Inbound(user=user, text="hello"))
     start_step = stored(db, "carol").step

@@ -25,12 +25,12 @@ import shutil, sys
 from collections.abc import Iterator
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from tests.fixtures import demo_behaviour
+from tests.behaviour import demo
 from bot.config import load_settings
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, UserKey
 from bot.storage.db import Database
-engine = Engine(Database({url!r}), load_settings(None, flows_dir={flows!r}))
+engine = Engine(Database({url!r}), load_settings(None, flows_dir={flows!r}), demo())
 user = UserKey("terminal", "local", "ticker")
 if sys.argv[1] == "first":
     engine.resume(user)

@@ -13,7 +13,7 @@ from bot.conversation.flow_check import load_checked
 from bot.conversation.flow_graph import mermaid
 from bot.conversation.flow_loader import load_flow, load_flows
 from bot.conversation.flow_spec import Problem
-from bot.conversation.registry import load_behaviour
+from tests.behaviour import production as load_behaviour
 
 from .conftest import FLOWS, copy_system_files
 
@@ -321,9 +321,9 @@ def _fixture_dir(tmp_path: Path) -> Path:
 
 
 def _fixture_problems(folder: Path) -> list[Problem]:
-    from .fixtures import demo_behaviour  # noqa: F401  (registers the demo actions)
+    from tests.behaviour import demo
 
-    return load_checked(folder, load_behaviour())[2]
+    return load_checked(folder, demo())[2]
 
 
 def test_understanding_keys_load_from_fixture_flows(tmp_path: Path) -> None:
@@ -377,8 +377,13 @@ def test_shared_example_and_shared_synonym_are_warnings(tmp_path: Path) -> None:
     assert "tick.yaml: warning: example 'show me the demo' also used by demo.yaml" in found
     assert "demo.yaml [pick]: warning: synonym 'crimson' means both 'red' and 'blue'" in found
     assert all(p.level == "warning" for p in problems)
-    result = CliRunner().invoke(main, ["flows", "check", str(folder)])
-    assert result.exit_code == 0 and "warning:" in result.output
+    # The command says so and still passes (on the shipped flows: it runs production behaviour).
+    shipped = tmp_path / "shipped"
+    shutil.copytree(FLOWS, shipped)
+    plan = shipped / "plan.yaml"
+    plan.write_text(plan.read_text().replace("what should I work on next", "I got the job!"))
+    result = CliRunner().invoke(main, ["flows", "check", str(shipped)])
+    assert result.exit_code == 0 and "warning:" in result.output, result.output
 
 
 def test_not_turns_a_condition_around() -> None:

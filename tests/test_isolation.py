@@ -23,6 +23,7 @@ from bot.reminders import delivery
 from bot.reminders.scheduler import ReminderScheduler
 from bot.storage.db import Database
 from bot.storage.models import PERSONAL_TABLES, Conversation, PlanAction, Reminder, User
+from tests.behaviour import production
 
 from .conftest import FLOWS, Clock, EngineDriver
 from .reminders_helpers import Inbox, find, interview, meet, remind
@@ -179,7 +180,7 @@ def fast_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Settings:
 def test_forget_me_takes_every_reminder_of_that_person_from_a_running_scheduler(
     db: Database, fast_settings: Settings, clock: Clock
 ) -> None:
-    engine = Engine(db, fast_settings, clock=clock)
+    engine = Engine(db, fast_settings, production(), clock=clock)
     clock.now = NOW - timedelta(days=2)
     names = ["alice", "bob", "cara"]
     for name in names:

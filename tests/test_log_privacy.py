@@ -27,10 +27,10 @@ from sqlalchemy.exc import OperationalError
 from bot import log_privacy
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Reply
-from bot.platforms import discord_render
-from bot.platforms.slack import build_app
-from bot.platforms.slack_cli import socket_handler
-from bot.reminders.sender import Recipient
+from bot.conversation.sender import Recipient
+from bot.platforms.discord import convert as discord_render
+from bot.platforms.slack.app import build_app
+from bot.platforms.slack.cli import socket_handler
 from bot.storage.db import Database
 
 from .fakes.discord_driver import DiscordDriver, DiscordHarness

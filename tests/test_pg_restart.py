@@ -76,12 +76,12 @@ CLIENT = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from tests.fixtures import demo_behaviour
+from tests.behaviour import demo
 from bot.config import load_settings
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, UserKey
 from bot.storage.db import Database
-engine = Engine(Database({url!r}, pool_size=3), load_settings(None, flows_dir={flows!r}))
+engine = Engine(Database({url!r}, pool_size=3), load_settings(None, flows_dir={flows!r}), demo())
 error = engine.messages["error"]
 stop = Path({stop!r})
 with open({out!r}, "a", encoding="utf-8") as out:
@@ -156,12 +156,12 @@ def test_outage_under_load_loses_no_answered_turn(
 ) -> None:
     fresh_url, name = fresh_db
     outage = Outage(name)
-    from .fixtures import demo_behaviour  # noqa: F401
+    from tests.behaviour import demo
 
     flows = tmp_path / "flows"
     shutil.copytree(Path(__file__).parent / "fixtures" / "flows", flows)
     copy_system_files(flows)
-    engine = Engine(Database(fresh_url), load_settings(None, flows_dir=str(flows)))
+    engine = Engine(Database(fresh_url), load_settings(None, flows_dir=str(flows)), demo())
     people = [UserKey("slack", "T1", f"p{p}") for p in range(PEOPLE)]
     for person in people:  # each person starts on the tick flow, one row already counted
         engine.resume(person)

@@ -23,8 +23,8 @@ from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, Reply, UserKey
 from bot.storage.db import Database
 from bot.storage.models import Conversation, ThemeTag, User
+from tests.behaviour import demo
 
-from .fixtures import demo_behaviour  # noqa: F401  (the tick flow's action)
 from .test_postgres import PG_URL, _demo_settings, create_database, drop_database
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="REBOUND_TEST_POSTGRES_URL is not set")
@@ -86,7 +86,7 @@ def test_a_stuck_row_lock_answers_try_again_and_others_carry_on(
 ) -> None:
     url, _ = pg
     options = DatabaseSettings(lock_timeout_seconds=0.5, pool_size=2)  # 2 + 2 overflow
-    engine = Engine(Database(url, settings=options), _demo_settings(tmp_path / "flows"))
+    engine = Engine(Database(url, settings=options), _demo_settings(tmp_path / "flows"), demo())
     stuck, other = _ticker(engine, "stuck"), _ticker(engine, "other")
     other_client = create_engine(url)
     holder = other_client.connect()
@@ -118,9 +118,7 @@ def test_a_stuck_row_lock_answers_try_again_and_others_carry_on(
 
 
 def _device(url: str, flows: str, turns: int, tag: str, start: Any, out: Any) -> None:
-    import tests.fixtures.demo_behaviour  # noqa: F401  (a spawned process imports afresh)
-
-    engine = Engine(Database(url, pool_size=2), _demo_settings(Path(flows)))
+    engine = Engine(Database(url, pool_size=2), _demo_settings(Path(flows)), demo())
     user = UserKey("slack", "T1", "busy")
     start.wait()
     errors = sum(
@@ -136,7 +134,7 @@ def test_one_person_typing_from_three_processes_loses_nothing(
     """Issue 11 item 5: before the fix, 18 of 120 such turns got the error reply."""
     url, _ = pg
     flows = tmp_path / "flows"
-    engine = Engine(Database(url), _demo_settings(flows))
+    engine = Engine(Database(url), _demo_settings(flows), demo())
     _ticker(engine, "busy")
     devices, turns = 3, 30
     ctx = mp.get_context("spawn")
@@ -168,7 +166,7 @@ def test_a_backend_terminated_before_commit_is_retried_once(
     pg: tuple[str, Any], tmp_path: Path
 ) -> None:
     url, admin = pg
-    engine = Engine(Database(url), _demo_settings(tmp_path / "flows"))
+    engine = Engine(Database(url), _demo_settings(tmp_path / "flows"), demo())
     user = _ticker(engine, "cut")
     updates: list[int] = []
     doomed = {1, 3, 5, 7, 8}  # the first try of three turns, then both tries of a fourth
@@ -196,7 +194,7 @@ def test_a_backend_terminated_at_commit_is_answered_once(
 ) -> None:
     """Killed before the server saw COMMIT: txid_status says aborted, so one retry is safe."""
     url, admin = pg
-    engine = Engine(Database(url), _demo_settings(tmp_path / "flows"))
+    engine = Engine(Database(url), _demo_settings(tmp_path / "flows"), demo())
     user = _ticker(engine, "commit")
     dialect = engine.db.engine.dialect
     real_commit = dialect.do_commit
@@ -225,7 +223,7 @@ def test_a_commit_whose_answer_was_lost_is_never_run_twice(
     "try again", and the turn is not run a second time either way.
     """
     url, admin = pg
-    engine = Engine(Database(url), _demo_settings(tmp_path / "flows"))
+    engine = Engine(Database(url), _demo_settings(tmp_path / "flows"), demo())
     user = _ticker(engine, "lost")
     dialect = engine.db.engine.dialect
     real_commit = dialect.do_commit

@@ -65,9 +65,9 @@ def _demo_settings(folder: Path):  # type: ignore[no-untyped-def]
 
 
 def _worker(url: str, flows: str, people: int, rounds: int, tag: str, start: object) -> None:
-    from tests.fixtures import demo_behaviour  # noqa: F401
+    from tests.behaviour import demo
 
-    engine = Engine(Database(url, pool_size=2), _demo_settings(Path(flows)))
+    engine = Engine(Database(url, pool_size=2), _demo_settings(Path(flows)), demo())
     start.wait()  # type: ignore[attr-defined]
     for r in range(rounds):
         for p in range(people):
@@ -78,11 +78,11 @@ def _worker(url: str, flows: str, people: int, rounds: int, tag: str, start: obj
 
 def test_two_processes_same_people_no_lost_update(pg_url: str, tmp_path: Path) -> None:
     """2 processes x 200 people, each sending the same people messages at the same moment."""
-    from .fixtures import demo_behaviour  # noqa: F401
+    from tests.behaviour import demo
 
     people, rounds = 200, 3
     settings = _demo_settings(tmp_path / "flows")
-    engine = Engine(Database(pg_url), settings)
+    engine = Engine(Database(pg_url), settings, demo())
     for p in range(people):
         engine.handle(Inbound(user=UserKey("slack", "T1", f"p{p}"), text="hello"))
     with engine.db.transaction() as s:
@@ -115,10 +115,11 @@ def test_two_processes_same_people_no_lost_update(pg_url: str, tmp_path: Path) -
 
 
 def test_retried_event_is_answered_once_across_engines(pg_url: str, tmp_path: Path) -> None:
-    from .fixtures import demo_behaviour  # noqa: F401
+    from tests.behaviour import demo
 
     settings = _demo_settings(tmp_path / "flows")
-    one, two = Engine(Database(pg_url), settings), Engine(Database(pg_url), settings)
+    one = Engine(Database(pg_url), settings, demo())
+    two = Engine(Database(pg_url), settings, demo())
     user = UserKey("discord", "@me", "dup")
     one.handle(Inbound(user=user, text="hello"))
     first = one.handle(Inbound(user=user, text="demo", event_id="E-dup"))

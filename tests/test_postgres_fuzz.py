@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from bot.config import load_settings
 from bot.conversation.engine import Engine
 from bot.storage.db import Database
+from tests.behaviour import production
 
 from .conftest import Clock
 from .test_fuzz import actions, play
@@ -24,7 +25,8 @@ def pg_engine() -> Iterator[tuple[Engine, Clock]]:
     assert PG_URL
     url, admin, name = create_database(PG_URL)
     clock = Clock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
-    engine = Engine(Database(url), load_settings(None, data_dir=tempfile.mkdtemp()), clock=clock)
+    settings = load_settings(None, data_dir=tempfile.mkdtemp())
+    engine = Engine(Database(url), settings, production(), clock=clock)
     yield engine, clock
     engine.db.dispose()
     drop_database(admin, name)

@@ -12,12 +12,13 @@ from sqlalchemy import select, update
 
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, UserKey
+from bot.conversation.sender import DeliveryFailed, Recipient
 from bot.reminders import delivery
 from bot.reminders.lease import Lease, LeaseHeld, Renewal
 from bot.reminders.scheduler import MAX_ATTEMPTS, ReminderScheduler
-from bot.reminders.sender import DeliveryFailed, Recipient
 from bot.storage.db import Database
 from bot.storage.models import Conversation, PlanAction, Reminder, SchedulerLease, User
+from tests.behaviour import production
 
 from .conftest import Clock
 from .reminders_helpers import Inbox, find, meet, remind, row, status
@@ -213,7 +214,7 @@ def test_two_schedulers_racing_on_one_database_send_each_reminder_once(
     names = [meet(engine, f"r{i}", None, quiet="00:00-00:00").user_id for i in range(12)]
     ids = due_for_all(engine, names)
     inbox = Inbox(clock)
-    other = Engine(Database(str(db.url)), settings, clock=clock)
+    other = Engine(Database(str(db.url)), settings, production(), clock=clock)
     race([ReminderScheduler(e, {"terminal": inbox}) for e in (engine, other, engine)])
     assert sorted(d.user for d in inbox.sent) == sorted(names)
     assert {status(engine.db, i) for i in ids} == {"sent"}
@@ -253,7 +254,7 @@ def test_apscheduler_times_it_and_notices_rows_other_processes_add(
     tmp_path,  # type: ignore[no-untyped-def]
 ) -> None:
     settings.reminders.poll_seconds = 0.1
-    real = Engine(db, settings)  # the real clock: APScheduler does the waiting here
+    real = Engine(db, settings, production())  # the real clock: APScheduler does the waiting here
     meet(real, "ada", None, quiet="00:00-00:00")
     arrived = threading.Event()
     inbox = Inbox(real.clock, fail=None)
@@ -264,7 +265,8 @@ def test_apscheduler_times_it_and_notices_rows_other_processes_add(
         aps = scheduler._aps
         assert aps is not None and str(aps.timezone) == "UTC"
         assert {j.id: j.misfire_grace_time for j in aps.get_jobs()}["poll"] is None
-        elsewhere = Engine(Database(str(db.url)), settings)  # "another process" adds a row
+        # "another process" adds a row
+        elsewhere = Engine(Database(str(db.url)), settings, production())
         remind(elsewhere.db, meet_key("ada"), "weekly_summary", datetime.now(UTC))
         with elsewhere.db.transaction() as s:
             find(s, meet_key("ada")).weekly_summary = True
@@ -283,7 +285,7 @@ def test_a_reminder_known_in_advance_is_woken_for_not_left_to_the_next_poll(
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
     settings.reminders.poll_seconds = 300  # the poll alone would take five minutes
-    real = Engine(db, settings)
+    real = Engine(db, settings, production())
     meet(real, "bea", None, quiet="00:00-00:00")
     with db.transaction() as s:
         find(s, meet_key("bea")).weekly_summary = True

@@ -28,6 +28,7 @@ from bot.config import load_settings
 from bot.conversation.engine import Engine
 from bot.storage.db import Database
 from bot.storage.models import Reminder, User
+from tests.behaviour import production
 
 from .conftest import ROOT, Clock
 from .reminders_helpers import meet
@@ -47,7 +48,8 @@ def burst() -> Iterator[str]:
     """A fresh database with PEOPLE people, each with one plan-action reminder due at T."""
     assert PG_URL
     url, admin, name = create_database(PG_URL)
-    engine = Engine(Database(url), load_settings(None), clock=Clock(T - timedelta(days=1)))
+    clock = Clock(T - timedelta(days=1))
+    engine = Engine(Database(url), load_settings(None), production(), clock=clock)
     names = [meet(engine, f"b{i:02d}", None, quiet="00:00-00:00").user_id for i in range(PEOPLE)]
     due_for_all(engine, names, at=T)
     engine.db.dispose()
@@ -138,7 +140,7 @@ def worker(url: str, now: str, out: str, mode: str) -> None:
 
     lease.LEASE_TTL = timedelta(seconds=float(os.environ["REBOUND_TEST_LEASE_SECONDS"]))
     offset = datetime.fromisoformat(now) - datetime.now(UTC)
-    engine = Engine(open_database(url), load_settings(None),
+    engine = Engine(open_database(url), load_settings(None), production(),
                     clock=lambda: datetime.now(UTC) + offset)  # fmt: skip
     lock = threading.Lock()
 

@@ -26,6 +26,7 @@ from bot.reminders.lease import Lease
 from bot.reminders.scheduler import ReminderScheduler
 from bot.storage.db import Database
 from bot.storage.models import SchedulerLease
+from tests.behaviour import production
 
 from .conftest import Clock
 from .reminders_helpers import Inbox, find, meet, remind
@@ -90,7 +91,7 @@ def running(settings: Settings, clock: Clock) -> Iterator[Running]:
     url, admin, name = create_database(PG_URL)
     settings.reminders.poll_seconds = 0.1
     clock.now = NOW
-    engine = Engine(Database(url), settings, clock=clock)
+    engine = Engine(Database(url), settings, production(), clock=clock)
     meet(engine, "ada", None, quiet="00:00-00:00")
     world = Running(url, admin, name, engine, clock)
     world.scheduler.start()

@@ -19,6 +19,7 @@ from bot.reminders.lease import Lease, LeaseHeld
 from bot.reminders.scheduler import ReminderScheduler
 from bot.storage.db import Database
 from bot.storage.models import User
+from tests.behaviour import production
 
 from .conftest import Clock
 from .reminders_helpers import Inbox, meet, status
@@ -36,8 +37,8 @@ def pg(settings: Settings, clock: Clock, tmp_path: Path) -> Iterator[tuple[Engin
     assert PG_URL
     url, admin, name = create_database(PG_URL)
     clock.now = NOW
-    first = Engine(Database(url), settings, clock=clock)
-    second = Engine(Database(url), settings, clock=clock)
+    first = Engine(Database(url), settings, production(), clock=clock)
+    second = Engine(Database(url), settings, production(), clock=clock)
     yield first, second
     first.db.dispose()
     second.db.dispose()

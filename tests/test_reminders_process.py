@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from bot.storage.db import Database
+from tests.behaviour import production
 
 from .conftest import ROOT
 
@@ -103,7 +104,7 @@ def world(db: Database) -> Iterator[Path]:
     from .test_reminders_delivery import due_for_all
 
     clock = Clock(T - timedelta(days=1))
-    engine = Engine(db, load_settings(None), clock=clock)
+    engine = Engine(db, load_settings(None), production(), clock=clock)
     for name in ("before", "during"):
         meet(engine, name, None, quiet="00:00-00:00")
         due_for_all(engine, [name], at=T if name == "before" else T + timedelta(hours=1))
@@ -213,7 +214,6 @@ def worker(db_url: str, now: str, out: str, passes: str, mode: str, entry: str) 
     """
     from datetime import timedelta
 
-    import bot.reminders.cli as reminders_cli
     from bot.config import load_settings
     from bot.conversation.engine import Engine
     from bot.reminders import lease
@@ -249,14 +249,15 @@ def worker(db_url: str, now: str, out: str, passes: str, mode: str, entry: str) 
             f.write("pass\n")
 
     if entry == "cli":  # the real command, with the file sender as the only platform
+        import bot.cli
         from bot.cli import main
 
-        reminders_cli.configured_senders = lambda _engine: {"terminal": FileSender()}
+        bot.cli.senders = lambda _built: {"terminal": FileSender()}  # type: ignore[assignment]
         sys.argv = ["rebound", "scheduler", "--db", db_url, "--now", now]
         main()
         return
     offset = datetime.fromisoformat(now) - datetime.now(UTC)
-    engine = Engine(open_database(db_url), load_settings(None),
+    engine = Engine(open_database(db_url), load_settings(None), production(),
                     clock=lambda: datetime.now(UTC) + offset)  # fmt: skip
     scheduler = ReminderScheduler(engine, {"terminal": FileSender()}, on_pass=on_pass)
     scheduler.start(wait=lease.LEASE_TTL.total_seconds() + 1)  # a killed one's lease expires

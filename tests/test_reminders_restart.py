@@ -27,6 +27,7 @@ from sqlalchemy import select, text
 
 from bot.storage.db import Database
 from bot.storage.models import Reminder, User
+from tests.behaviour import production
 
 from .conftest import ROOT
 from .test_reminders_process import T, Worker, env, held_file, lines, statuses, wait_for
@@ -45,7 +46,7 @@ def burst(db: Database) -> Iterator[Path]:
     from .reminders_helpers import meet
     from .test_reminders_delivery import due_for_all
 
-    engine = Engine(db, load_settings(None), clock=Clock(T - timedelta(days=1)))
+    engine = Engine(db, load_settings(None), production(), clock=Clock(T - timedelta(days=1)))
     names = [meet(engine, f"b{i:03d}", None, quiet="00:00-00:00").user_id for i in range(PEOPLE)]
     due_for_all(engine, names, at=T)
     db.dispose()

@@ -20,9 +20,13 @@ from sqlalchemy import select
 from bot.config import load_settings
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, UserKey, clean_external
-from bot.platforms import console, discord_render, slack_render
+from bot.platforms.discord import convert as discord_render
+from bot.platforms.slack import convert as slack_render
+from bot.platforms.terminal import app as console_app
+from bot.platforms.terminal import convert as console
 from bot.storage.db import Database
 from bot.storage.models import Base, ProcessedEvent, User
+from tests.behaviour import production
 
 from .conftest import FLOWS, Clock
 
@@ -63,12 +67,12 @@ def engine(
 ) -> Iterator[Engine]:
     settings = load_settings(None, flows_dir=str(FLOWS), data_dir=str(tmp_path / "out"))
     if request.param == "sqlite":
-        yield Engine(db, settings, clock=clock)
+        yield Engine(db, settings, production(), clock=clock)
         return
     if pg is None:
         pytest.skip("REBOUND_TEST_POSTGRES_URL is not set")
     try:
-        yield Engine(pg, settings, clock=clock)
+        yield Engine(pg, settings, production(), clock=clock)
     finally:
         with pg.transaction() as s:
             for table in reversed(Base.metadata.sorted_tables):
@@ -126,14 +130,14 @@ def test_inbound_built_anywhere_is_clean() -> None:
 
 def test_slack_converters(engine: Engine, bad: str) -> None:
     user = slack_render.user_key(f"T{bad}", None, f"U{bad}")
-    first = engine.handle(slack_render.message_inbound(user, f"hi{bad}", f"Ev0{bad}"))
+    first = engine.handle(slack_render.message_to_inbound(user, f"hi{bad}", f"Ev0{bad}"))
     assert "I'm Rebound" in " ".join(r.text for r in first)
     # every turn, not just the first, used to fail
-    _no_error(engine.handle(slack_render.message_inbound(user, f"hi{bad}", f"Ev1{bad}")))
+    _no_error(engine.handle(slack_render.message_to_inbound(user, f"hi{bad}", f"Ev1{bad}")))
     view = {"state": {"values": {"company": {"rb_input": {"value": f"Acme{bad}"}}}}}
-    _no_error(engine.handle(slack_render.form_inbound(user, view)))
+    _no_error(engine.handle(slack_render.form_to_inbound(user, view)))
     action = {"value": slack_render.encode_value(f"t{bad}", f"c{bad}"), "text": {"text": "x"}}
-    _no_error(engine.handle(slack_render.choice_inbound(user, action)[0]))
+    _no_error(engine.handle(slack_render.choice_to_inbound(user, action)[0]))
     people = _stored_people(engine)
     assert len(people) == 1
     _no_bad_characters([people[0][0], people[0][1], *_stored_events(engine)])
@@ -161,7 +165,7 @@ def test_discord_converters(engine: Engine, bad: str) -> None:
 def test_console_adapter(engine: Engine, bad: str) -> None:
     out = io.StringIO()
     user = console.user_key(f"me{bad}")
-    chat = console.Console(
+    chat = console_app.Console(
         engine.handle, user, stdin=io.StringIO(f"hi{bad}\n1\n"), stdout=out, interactive=False
     )
     chat.run(engine.resume(user))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from slack_sdk.signature import SignatureVerifier
 
-from bot.platforms.slack_cli import RedactTokens
+from bot.platforms.slack.cli import RedactTokens
 
 from .fakes.slack_api import FakeSlack
 from .fakes.slack_driver import WAIT, LoopThread

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.conversation.engine import Engine
-from bot.platforms import slack_render as render
+from bot.platforms.slack import convert as render
 from bot.storage.models import ProcessedEvent, User
 
 from .conftest import Clock

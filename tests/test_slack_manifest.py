@@ -1,7 +1,7 @@
 """slack/manifest.yml asks for exactly what the code uses: every scope and event both ways.
 
 What the code uses is read from the code itself: the Web API methods called anywhere in
-``bot/platforms/slack*.py`` (by parsing it), the events registered, the slash command. Each
+``bot/platforms/slack/*.py`` (by parsing it), the events registered, the slash command. Each
 method's and event's scope comes from Slack's reference. A new API call without its scope in the
 manifest fails here, and so does a scope or event nobody uses any more.
 """
@@ -19,8 +19,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cli import main
 from bot.conversation.engine import Engine
-from bot.platforms import slack
-from bot.platforms.slack_cli import MANIFEST
+from bot.platforms.slack import app as slack
+from bot.platforms.slack.cli import MANIFEST
 
 from .conftest import ROOT
 from .fakes.slack_driver import SlackDriver, SlackHarness
@@ -49,7 +49,7 @@ EVENT_SCOPES: dict[str, tuple[str, set[str]]] = {
     "app_uninstalled": ("app_uninstalled", set()),
     "tokens_revoked": ("tokens_revoked", set()),
 }
-SOURCES = sorted((ROOT / "bot" / "platforms").glob("slack*.py"))
+SOURCES = sorted((ROOT / "bot" / "platforms").joinpath("slack").glob("*.py"))
 
 
 @pytest.fixture(scope="module")

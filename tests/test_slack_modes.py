@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.conversation.engine import Engine
-from bot.platforms.slack import build_app
-from bot.platforms.slack_cli import socket_handler
+from bot.platforms.slack.app import build_app
+from bot.platforms.slack.cli import socket_handler
 from bot.storage.models import SLACK_BOTS
 
 from .fakes.slack_api import FakeSlack

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bot.coaching.summary import Summary
 from bot.conversation.messages import Choice, Field, Form, Reply, UserKey
-from bot.platforms import slack_render as render
+from bot.platforms.slack import convert as render
 
 from .fakes.slack_driver import parse_message
 
@@ -98,7 +98,7 @@ def test_submitted_modal_reads_back_into_a_form_inbound() -> None:
             }
         },
     }
-    inbound = render.form_inbound(USER, view)
+    inbound = render.form_to_inbound(USER, view)
     assert inbound.form == {"name": "Acme", "notes": "", "stage": "one"}
     assert inbound.token == "f.s.9" and inbound.user == USER
 
@@ -120,13 +120,13 @@ def test_choice_inbound_from_button_and_menu() -> None:
     button = {"type": "button", "value": value, "text": {"text": "Red"}}
     menu = {"type": "static_select", "selected_option": {"value": value, "text": {"text": "Red"}}}
     for action in (button, menu):
-        inbound, label = render.choice_inbound(USER, action)
+        inbound, label = render.choice_to_inbound(USER, action)
         assert (inbound.choice, inbound.token, label) == ("red", "t.s.1", "Red")
 
 
 def test_text_from_slack_is_unescaped_and_mentions_dropped() -> None:
     assert render.strip_mentions("<@UBOT>  rejected  today") == "rejected today"
-    inbound = render.message_inbound(USER, "A &amp; B &lt;3", "Ev1")
+    inbound = render.message_to_inbound(USER, "A &amp; B &lt;3", "Ev1")
     assert (inbound.text, inbound.event_id) == ("A & B <3", "Ev1")
 
 
@@ -139,11 +139,11 @@ def test_home_view_lists_the_summary_and_offers_continue() -> None:
     summary = Summary(
         known=True, step="Rejection", paused=True, interviews=["Analyst at Acme"], plan=[]
     )
-    view = render.home_view(summary, CHROME)
+    view = render.to_home_view(summary, CHROME)
     shown = json.dumps(view)
     assert view["type"] == "home"
     assert "Now: Rejection (paused)" in shown and "Analyst at Acme" in shown
     assert "[home_none]" in shown  # the empty plan says so
     assert view["blocks"][-1]["elements"][0]["action_id"] == render.HOME_CONTINUE_ACTION
-    idle = json.dumps(render.home_view(Summary(known=False), CHROME))
+    idle = json.dumps(render.to_home_view(Summary(known=False), CHROME))
     assert "[home_idle]" in idle

@@ -12,9 +12,9 @@ from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from bot.config import Settings
 from bot.conversation.messages import Choice, Image, Reply, UserKey
-from bot.platforms.slack_oauth import installation_store, token_lookup
-from bot.platforms.slack_sender import SlackSender
-from bot.reminders.sender import DeliveryFailed, Recipient, Sender
+from bot.conversation.sender import DeliveryFailed, Recipient, Sender
+from bot.platforms.slack.oauth import installation_store, token_lookup
+from bot.platforms.slack.send import SlackSender
 from bot.storage.db import Database
 
 from .fakes.slack_api import TEAM, FakeSlack

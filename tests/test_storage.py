@@ -61,7 +61,7 @@ def test_outdated_database_is_migrated_on_open(tmp_path: Path) -> None:
 
 
 def test_echo_and_pool_size_come_from_the_database_settings(tmp_path: Path) -> None:
-    from bot.cli import _engine
+    from bot.app import build
     from bot.config import DatabaseSettings, load_settings
 
     settings = load_settings(
@@ -69,7 +69,7 @@ def test_echo_and_pool_size_come_from_the_database_settings(tmp_path: Path) -> N
         data_dir=str(tmp_path),
         database={"url": f"sqlite:///{tmp_path / 'e.db'}", "echo": True, "pool_size": 3},
     )
-    engine = _engine(settings)
+    engine = build(settings).engine  # the composition root every command uses
     assert engine.db.engine.echo is True
     engine.db.dispose()
     options = DatabaseSettings(pool_size=3, lock_timeout_seconds=2)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from bot.coaching.interviews import own_interview
-from bot.coaching.reminders_link import plan_feedback_follow_up
+from bot.coaching.reminder_kinds import plan_feedback_follow_up
 from bot.coaching.templates import Templates, greeting, templates
 from bot.coaching.themes import tag_text
 from bot.conversation.context import TurnContext

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.config import Settings
+from bot.conversation.registry import Registry
 
 log = logging.getLogger(__name__)
 PEOPLE = "people"
@@ -76,3 +77,8 @@ def prune_files(settings: Settings, now: float | None = None) -> int:
     if removed:
         log.info("deleted %d expired personal files", removed)
     return removed
+
+
+def contribute(registry: Registry) -> None:
+    """Expired files go in the engine's housekeeping (the core never imports the domain)."""
+    registry.housekeeping.append(prune_files)

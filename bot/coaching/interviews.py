@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.coaching.reminders_link import plan_interview_reminders, stop_interview_reminders
+from bot.coaching.reminder_kinds import plan_interview_reminders, stop_interview_reminders
 from bot.coaching.templates import greeting, templates
 from bot.coaching.themes import tag_text
 from bot.conversation.context import TurnContext

@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import RootModel
 from sqlalchemy import func, select
 
-from bot.coaching.reminders_link import plan_action_reminder
+from bot.coaching.reminder_kinds import plan_action_reminder
 from bot.coaching.themes import THEME_NAMES, recent_rejections
 from bot.conversation.context import TurnContext
 from bot.conversation.flow_loader import load_yaml
@@ -175,7 +175,7 @@ def own_action(ctx: TurnContext) -> PlanAction | None:
 @action("mark_action_done")
 def mark_action_done(ctx: TurnContext) -> None:
     """Tick the action off and drop its pending reminders."""
-    from bot.coaching.reminders_link import cancel_reminders
+    from bot.coaching.reminder_kinds import cancel_reminders
 
     row = own_action(ctx)
     if row is None or row.status != "open":

@@ -18,20 +18,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, select
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from bot.coaching.files import prune_files
-from bot.coaching.summary import Summary, summarise
 from bot.config import Settings
 from bot.conversation.flow_check import errors, load_checked
-from bot.conversation.flow_spec import Problem
+from bot.conversation.flow_spec import HOME_FLOW, Problem
 from bot.conversation.interpret import EncoderSource, Interpreter, load_understanding_data
 from bot.conversation.machine import FlowMachine
-from bot.conversation.messages import Inbound, Reply, UserKey
-from bot.conversation.registry import Registry, load_behaviour
+from bot.conversation.messages import Form, Inbound, Reply, UserKey
+from bot.conversation.registry import Registry
+from bot.conversation.sender import Outcome
 from bot.storage.db import Database
 from bot.storage.models import Conversation, ProcessedEvent, User, event_key
 
@@ -45,20 +44,29 @@ class FlowsInvalid(Exception):
 
 
 class Engine:
-    """Platform-neutral conversation engine shared by every adapter and the scheduler."""
+    """Platform-neutral conversation engine shared by every adapter and the scheduler.
+
+    What adapters may use is the public section below: take a turn (``handle``, ``resume``,
+    ``start_flow``), the current form for a step token, the person's overview, the slash
+    commands the flows declare, and recording whether a message reached the person. Nothing
+    else (flows, machines, the database) is theirs to read.
+
+    ``registry`` is the behaviour the flows name, built by the composition root (``bot.app``)
+    or by a test; the engine never picks its own.
+    """
 
     def __init__(
         self,
         db: Database,
         settings: Settings,
+        registry: Registry,
         clock: Callable[[], datetime] | None = None,
-        registry: Registry | None = None,
         encoder: EncoderSource = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.registry = registry or load_behaviour()
+        self.registry = registry
         self.flows, self.messages, problems = load_checked(settings.flows_dir, self.registry)
         if errors(problems):
             raise FlowsInvalid(errors(problems))
@@ -82,18 +90,63 @@ class Engine:
         """Show a person where they are (their first hello if they are new), changing nothing."""
         return self._in_turn(Inbound(user=user), lambda turn: turn.resume())
 
-    def summary(self, user: UserKey) -> Summary:
-        """The person's situation at a glance (for App Home and similar surfaces)."""
+    def overview(self, user: UserKey) -> Any:
+        """The person's situation at a glance (App Home), from the registry's ``overview``."""
+        if self.registry.overview is None:
+            return None
         with self.db.transaction() as session:
             titles = {name: flow.title for name, flow in self.flows.items()}
-            return summarise(session, user, titles, self.clock(), self.settings.timezone)
+            return self.registry.overview(
+                session, user, titles, self.clock(), self.settings.timezone
+            )
+
+    def current_form(self, user: UserKey, token: str) -> Form | None:
+        """The form of the person's current step, if ``token`` is still that step (else None)."""
+        replies = self.resume(user)
+        return next((r.form for r in replies if r.form is not None and r.token == token), None)
+
+    @property
+    def title(self) -> str:
+        """The bot's name for itself in platform menus: the home flow's title."""
+        home = self.flows.get(HOME_FLOW)
+        return home.title if home is not None and home.title else "Rebound"
+
+    def commands_for_slash(self) -> dict[str, str]:
+        """``/rebound`` subcommand -> its description, as the flows declare them.
+
+        Each flow's first ``commands:`` word (spaces become dashes: platform command names are
+        single words), described by the flow's title, plus ``help``.
+        """
+        out: dict[str, str] = {}
+        for flow in self.flows.values():
+            if flow.commands:
+                out.setdefault(flow.commands[0].replace(" ", "-"), flow.title or flow.commands[0])
+        out.setdefault("help", "help")
+        return out
+
+    def record_delivery(self, user: UserKey, outcome: Outcome) -> None:
+        """Remember that messages to this person fail (reminders stop), or that they work again.
+
+        Clearing is a no-op unless a failure was recorded, so a working DM costs no write.
+        """
+        where = (
+            User.platform == user.platform,
+            User.workspace == user.workspace,
+            User.external_id == user.user_id,
+        )
+        with self.db.transaction() as session:
+            if outcome is Outcome.DELIVERED:
+                stmt = update(User).where(*where, User.undeliverable_at.is_not(None))
+                session.execute(stmt.values(undeliverable_at=None))
+            else:
+                stmt = update(User).where(*where)
+                session.execute(stmt.values(undeliverable_at=self.clock()))
 
     def start_flow(
         self,
         user: UserKey,
         flow: str,
         slots: dict[str, Any] | None = None,
-        intro: str | None = None,
         *,
         existing_only: bool = False,
     ) -> list[Reply]:
@@ -104,7 +157,7 @@ class Engine:
         """
         inbound = Inbound(user=user)
         return self._in_turn(
-            inbound, lambda turn: turn.start(flow, slots or {}, intro), create=not existing_only
+            inbound, lambda turn: turn.start(flow, slots or {}, None), create=not existing_only
         )
 
     # ------------------------------------------------------------------ turn plumbing
@@ -208,7 +261,8 @@ class Engine:
             cutoff = self.clock() - EVENTS_KEEP
             with self.db.transaction() as session:
                 session.execute(delete(ProcessedEvent).where(ProcessedEvent.created_at < cutoff))
-            prune_files(self.settings)
+            for job in self.registry.housekeeping:
+                job(self.settings)
         except Exception as exc:
             log.warning("housekeeping failed (%s), will try again later", type(exc).__name__)
         finally:

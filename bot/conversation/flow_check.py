@@ -61,6 +61,7 @@ REQUIRED_MESSAGES = (
     "open_form",
     "moved_to_dm",
     "dm_blocked",
+    "console_other_scheduler",
     # understanding: "did you mean", switching flows and back, the gentle safety check
     "did_you_mean",
     "switch_offer",

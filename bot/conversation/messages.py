@@ -108,8 +108,8 @@ class Image:
 class Reply:
     """One message from the bot.
 
-    ``private`` is True for everything personal: adapters must deliver it in a DM or as an
-    ephemeral reply, never to a shared channel. ``token`` identifies the step the choices belong
+    Everything is personal: adapters deliver replies in a DM or as an ephemeral reply, never
+    to a shared channel. ``token`` identifies the step the choices belong
     to, so a button pressed on an old message can be recognised as stale.
     ``errors`` carries per-field validation messages when a form submission was refused, so a
     modal can show them beside the fields.
@@ -119,7 +119,6 @@ class Reply:
     choices: tuple[Choice, ...] = ()
     form: Form | None = None
     image: Image | None = None
-    private: bool = True
     token: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
     # A file to hand over with the message (the JSON of ``export``): attach it, never post it.
@@ -142,7 +141,6 @@ class Inbound:
     event_id: str | None = None
     token: str | None = None
     display_name: str | None = None
-    in_channel: bool = False
 
     def __post_init__(self) -> None:
         _clean_fields(self, ("text", "choice", "form", "event_id", "token", "display_name"))

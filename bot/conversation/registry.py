@@ -1,15 +1,23 @@
 """Named behaviour that flow files may refer to: actions, conditions and option providers.
 
 Flows are data and behaviour is code: a flow says ``do: [draft_feedback_email]`` or
-``when: theme_recurs`` and the Python lives here, registered by name with a decorator. The
-registry also records which ``{placeholders}`` each action fills, so ``rebound flows check``
-can tell a typo in a template from a value an action will provide.
+``when: theme_recurs`` and the Python lives in the domain package. A domain module marks its
+functions with the decorators below (which only label the function) and the composition root
+collects them into a :class:`Registry` *instance* that it hands to the engine, so nothing is
+filled in at import time and a test can build a registry of its own. The registry also records
+which ``{placeholders}`` each action fills, so ``rebound flows check`` can tell a typo in a
+template from a value an action will provide.
+
+Besides the flows' names, the registry carries what the domain contributes to the core:
+``overview`` (the person at a glance, for App Home) and ``reminder_kinds``.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,6 +26,12 @@ if TYPE_CHECKING:
 ActionFn = Callable[["TurnContext"], None]
 ConditionFn = Callable[["TurnContext"], bool]
 OptionsFn = Callable[["TurnContext"], list[tuple[str, str]]]
+# (session, person's key, flow titles, now, default zone) -> an overview object for adapters.
+OverviewFn = Callable[..., Any]
+
+_MARK = "__rebound_behaviour__"
+_DATA = "__rebound_data_files__"
+_MESSAGES = "__rebound_messages__"
 
 
 @dataclass
@@ -29,47 +43,19 @@ class Registry:
     # Things the engine announces ("paused", "resumed", "crisis"): other packages react to them.
     hooks: dict[str, list[ActionFn]] = field(default_factory=dict)
     # Placeholders available in every flow (filled by the engine from the person's profile).
-    global_placeholders: set[str] = field(default_factory=set)
+    global_placeholders: set[str] = field(default_factory=lambda: {"name", "today", "timezone"})
+    # The person at a glance (App Home); None when the domain offers none.
+    overview: OverviewFn | None = None
+    # Reminder kind name -> its declaration (a domain object the reminders package reads).
+    reminder_kinds: dict[str, Any] = field(default_factory=dict)
     # Data files in flows/ that behaviour reads (``_catalogue.yaml``) and the model that says
     # what they may contain: ``rebound flows check`` validates them with the flows.
     data_files: dict[str, Any] = field(default_factory=dict)
     # Keys of ``_messages.yaml`` that behaviour reads (``ctx.text(key)``): any other is unused.
     messages: set[str] = field(default_factory=set)
-
-    def action(self, name: str, provides: Iterable[str] = ()) -> Callable[[ActionFn], ActionFn]:
-        def register(fn: ActionFn) -> ActionFn:
-            if name in self.actions and self.actions[name] is not fn:
-                raise ValueError(f"action {name!r} registered twice")
-            self.actions[name] = fn
-            self.provides[name] = frozenset(provides)
-            return fn
-
-        return register
-
-    def condition(self, name: str) -> Callable[[ConditionFn], ConditionFn]:
-        def register(fn: ConditionFn) -> ConditionFn:
-            self.conditions[name] = fn
-            return fn
-
-        return register
-
-    def option_provider(
-        self, name: str, provides: Iterable[str] = ()
-    ) -> Callable[[OptionsFn], OptionsFn]:
-        def register(fn: OptionsFn) -> OptionsFn:
-            self.options[name] = fn
-            self.provides[f"options:{name}"] = frozenset(provides)
-            return fn
-
-        return register
-
-    def on(self, event: str) -> Callable[[ActionFn], ActionFn]:
-        def register(fn: ActionFn) -> ActionFn:
-            if fn not in self.hooks.setdefault(event, []):
-                self.hooks[event].append(fn)
-            return fn
-
-        return register
+    # Occasional clean-up the domain asks for (expired files), run by the engine after a
+    # commit, at most every few minutes: ``job(settings)``.
+    housekeeping: list[Callable[[Any], Any]] = field(default_factory=list)
 
     def data_file(self, name: str, model: Any) -> None:
         """Declare a data file in flows/ and its pydantic model (checked by ``flows check``)."""
@@ -79,6 +65,51 @@ class Registry:
         """Declare the ``_messages.yaml`` keys a behaviour module reads."""
         self.messages.update(keys)
 
+    def add_action(self, name: str, fn: ActionFn, provides: Iterable[str] = ()) -> None:
+        if name in self.actions and self.actions[name] is not fn:
+            raise ValueError(f"action {name!r} registered twice")
+        self.actions[name] = fn
+        self.provides[name] = frozenset(provides)
+
+    def add_condition(self, name: str, fn: ConditionFn) -> None:
+        if name in self.conditions and self.conditions[name] is not fn:
+            raise ValueError(f"condition {name!r} registered twice")
+        self.conditions[name] = fn
+
+    def add_options(self, name: str, fn: OptionsFn, provides: Iterable[str] = ()) -> None:
+        self.options[name] = fn
+        self.provides[f"options:{name}"] = frozenset(provides)
+
+    def add_hook(self, event: str, fn: ActionFn) -> None:
+        if fn not in self.hooks.setdefault(event, []):
+            self.hooks[event].append(fn)
+
+    def collect(self, module: ModuleType) -> int:
+        """Register every function ``module`` defines and marked; returns how many."""
+        found = 0
+        for value in list(vars(module).values()):
+            marks = getattr(value, _MARK, None)
+            if not marks or getattr(value, "__module__", None) != module.__name__:
+                continue
+            for kind, name, provides in marks:
+                if kind == "action":
+                    self.add_action(name, value, provides)
+                elif kind == "condition":
+                    self.add_condition(name, value)
+                elif kind == "options":
+                    self.add_options(name, value, provides)
+                else:
+                    self.add_hook(name, value)
+                found += 1
+        for name, model in getattr(module, _DATA, {}).items():
+            self.data_file(name, model)
+        self.uses_messages(*getattr(module, _MESSAGES, ()))
+        contribute = getattr(module, "contribute", None)
+        if callable(contribute):  # names built in a loop (one condition per reminder kind...)
+            contribute(self)
+            found += 1
+        return found
+
     def placeholders_of(self, action_names: Iterable[str]) -> set[str]:
         out: set[str] = set()
         for name in action_names:
@@ -86,23 +117,41 @@ class Registry:
         return out
 
 
-registry = Registry()
-registry.global_placeholders |= {"name", "today", "timezone"}
-action = registry.action
-condition = registry.condition
-option_provider = registry.option_provider
-on = registry.on
-data_file = registry.data_file
-uses_messages = registry.uses_messages
+def _marker(kind: str, name: str, provides: Iterable[str] = ()) -> Callable[[Any], Any]:
+    def mark(fn: Any) -> Any:
+        fn.__dict__.setdefault(_MARK, []).append((kind, name, frozenset(provides)))
+        return fn
+
+    return mark
 
 
-def load_behaviour() -> Registry:
-    """Import every module that registers behaviour, so flows can be checked and run."""
-    import bot.coaching  # noqa: F401  (registers on import)
-
-    return registry
+def action(name: str, provides: Iterable[str] = ()) -> Callable[[ActionFn], ActionFn]:
+    """Mark a function as the action ``name`` (collected by :meth:`Registry.collect`)."""
+    return _marker("action", name, provides)
 
 
-def describe(fn: Any) -> str:
-    doc = (getattr(fn, "__doc__", None) or "").strip().splitlines()
-    return doc[0] if doc else ""
+def condition(name: str) -> Callable[[ConditionFn], ConditionFn]:
+    """Mark a function as the condition ``name``."""
+    return _marker("condition", name)
+
+
+def option_provider(name: str, provides: Iterable[str] = ()) -> Callable[[OptionsFn], OptionsFn]:
+    """Mark a function as the option provider ``name``."""
+    return _marker("options", name, provides)
+
+
+def on(event: str) -> Callable[[ActionFn], ActionFn]:
+    """Mark a function to run when the engine announces ``event``."""
+    return _marker("hook", event)
+
+
+def data_file(name: str, model: Any) -> None:
+    """Declare, at module level, a data file in flows/ that this module reads, and its model."""
+    caller = sys._getframe(1).f_globals
+    caller.setdefault(_DATA, {})[name] = model
+
+
+def uses_messages(*keys: str) -> None:
+    """Declare, at module level, the ``_messages.yaml`` keys this module reads."""
+    caller = sys._getframe(1).f_globals
+    caller.setdefault(_MESSAGES, []).extend(keys)

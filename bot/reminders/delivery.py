@@ -7,14 +7,14 @@ still works days later. Before that, :func:`not_needed` asks whether the reminde
 sense (the debrief was done, the reply recorded, the action ticked off): reminders are stored
 ahead of time and the world moves on in between.
 
-Senders are built per platform from the settings by :data:`SENDER_FACTORIES`, so neither the
-scheduler nor this module knows anything about Slack or Discord beyond a name.
+Senders are built per platform by the composition root (``bot.app``) and handed to the
+scheduler, so nothing here knows anything about Slack or Discord beyond a name.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -22,17 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.conversation.messages import Reply, UserKey
+from bot.reminders.kinds import ReminderKind, why_not_needed
 from bot.reminders.schedule import add_reminder, next_weekly_summary
-from bot.reminders.sender import Sender
-from bot.storage.models import (
-    Conversation,
-    FeedbackRequest,
-    Interview,
-    PlanAction,
-    Reminder,
-    User,
-    owned,
-)
+from bot.storage.models import Conversation, Reminder, User
 
 if TYPE_CHECKING:
     from bot.conversation.engine import Engine
@@ -40,8 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REMINDER_FLOW = "reminders"
-# The rejection journey: pausing in one of these earns a gentle check-in a few days later.
-JOURNEY_FLOWS = ("rejection", "feedback", "reflect", "plan")
 
 
 def render(engine: Engine, user: UserKey, reminder_id: int) -> list[Reply]:
@@ -53,37 +43,16 @@ def render(engine: Engine, user: UserKey, reminder_id: int) -> list[Reply]:
 
 
 def not_needed(
-    session: Session, reminder: Reminder, user: User, conv: Conversation | None
+    kinds: Mapping[str, ReminderKind],
+    session: Session,
+    reminder: Reminder,
+    user: User,
+    conv: Conversation | None,
 ) -> str | None:
-    """Why this reminder no longer makes sense (stored as its ``last_error``), or None."""
-    kind, ref = reminder.kind, reminder.ref_id
-    if kind in ("debrief", "decision"):
-        interview = owned(session, Interview, ref, user.id)
-        if interview is None:
-            return "the interview was deleted"
-        if interview.outcome != "pending":
-            return "the outcome is already known"
-        if kind == "debrief" and interview.debrief:
-            return "already debriefed"
-    elif kind == "feedback_follow_up":
-        request = owned(session, FeedbackRequest, ref, user.id)
-        if request is None:
-            return "the feedback request was deleted"
-        if request.reply != "waiting":
-            return "the reply is already recorded"
-    elif kind == "plan_action":
-        item = owned(session, PlanAction, ref, user.id)
-        if item is None:
-            return "the plan action was deleted"
-        if item.status != "open":
-            return "the action is already done"
-    elif kind == "paused_check_in":
-        # Still paused, or sitting on a nudge we showed since: otherwise they came back.
-        if conv is None or (conv.paused_at is None and conv.flow != REMINDER_FLOW):
-            return "they carried on by themselves"
-    elif kind == "weekly_summary" and not user.weekly_summary:
-        return "the weekly summary is off"
-    return None
+    """Why this reminder no longer makes sense (stored as its ``last_error``), or None.
+
+    Each kind answers for itself (declared by the domain in ``registry.reminder_kinds``)."""
+    return why_not_needed(kinds, session, reminder, user, conv)
 
 
 def after_leaving_queue(
@@ -107,52 +76,3 @@ def after_leaving_queue(
     if waiting is None:
         due = next_weekly_summary(user, default_zone, max(now, reminder.due_at))
         add_reminder(session, user, "weekly_summary", due, now=now, default_zone=default_zone)
-
-
-# ---------------------------------------------------------------------- senders per platform
-
-SenderFactory = Callable[["Engine"], Sender | None]
-
-
-def _slack(engine: Engine) -> Sender | None:
-    slack = engine.settings.slack
-    if slack.bot_token is None and slack.client_id is None:
-        return None
-    from bot.platforms.slack_sender import SlackSender
-
-    return SlackSender.from_settings(engine.settings, engine.messages)
-
-
-def _discord(engine: Engine) -> Sender | None:
-    if engine.settings.discord.token is None:
-        return None
-    from bot.platforms.discord_sender import DiscordSender
-
-    return DiscordSender(engine.settings, engine.messages, db=engine.db, clock=engine.clock)
-
-
-# Platform -> how to build its sender from the settings (None when it has no token). The
-# terminal is not here: only `rebound chat` has a terminal to print on (``ConsoleSender``).
-SENDER_FACTORIES: dict[str, SenderFactory] = {"slack": _slack, "discord": _discord}
-
-
-def register_sender(platform: str, factory: SenderFactory) -> None:
-    """Add or replace the sender for a platform (a new adapter registers itself here)."""
-    SENDER_FACTORIES[platform] = factory
-
-
-def configured_senders(engine: Engine) -> dict[str, Sender]:
-    """A sender for every platform that has its token configured; problems are logged."""
-    senders: dict[str, Sender] = {}
-    for platform, factory in SENDER_FACTORIES.items():
-        try:
-            sender = factory(engine)
-        except ImportError as exc:
-            log.error("no %s sender available (%s): its reminders stay queued", platform, exc)
-            continue
-        except ValueError as exc:
-            log.error("%s sender not configured (%s)", platform, exc)
-            continue
-        if sender is not None:
-            senders[platform] = sender
-    return senders

@@ -69,10 +69,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Reply, UserKey
+from bot.conversation.sender import DeliveryFailed, Recipient, Sender
 from bot.reminders import delivery
 from bot.reminders.lease import Lease, Renewal
 from bot.reminders.schedule import allowed_from
-from bot.reminders.sender import DeliveryFailed, Recipient, Sender
 from bot.storage.models import Conversation, Reminder, User
 
 log = logging.getLogger(__name__)
@@ -495,7 +495,8 @@ class ReminderScheduler:
             conv = session.scalars(
                 select(Conversation).where(Conversation.user_id == user.id)
             ).first()
-            why_not = delivery.not_needed(session, reminder, user, conv)
+            kinds = self.engine.registry.reminder_kinds
+            why_not = delivery.not_needed(kinds, session, reminder, user, conv)
             if why_not:
                 reminder.status, reminder.last_error = "cancelled", why_not
                 return None

@@ -11,20 +11,21 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
-from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import (
     JSON,
     Boolean,
+    Column,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -276,16 +277,57 @@ class SchedulerLease(Base):
     expires_at: Mapped[datetime]
 
 
-# Slack OAuth (an app installed in many workspaces): slack_sdk's own table layout, built by its
-# helpers into our metadata so that our migrations create them (the SDK's create_tables is never
-# used). The stores in bot.platforms.slack_oauth read and write these rows.
-SLACK_INSTALLATIONS = SQLAlchemyInstallationStore.build_installations_table(
-    Base.metadata, "slack_installations"
-)
-SLACK_BOTS = SQLAlchemyInstallationStore.build_bots_table(Base.metadata, "slack_bots")
-SLACK_OAUTH_STATES = SQLAlchemyOAuthStateStore.build_oauth_states_table(
-    Base.metadata, "slack_oauth_states"
-)
+# Slack OAuth (an app installed in many workspaces): slack_sdk's own table layout, written out
+# here so that our migrations create them (the SDK's create_tables is never used) and this module
+# needs no platform SDK. tests/test_slack_tables.py checks it against the SDK's builders. The
+# stores in bot.platforms.slack.oauth read and write these rows.
+def _s(name: str, length: int, nullable: bool = True) -> Column[Any]:
+    return Column(name, String(length), nullable=nullable)
+
+
+def _slack_bot_columns() -> list[Column[Any]]:
+    return [
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        _s("client_id", 32, False), _s("app_id", 32, False), _s("enterprise_id", 32),
+        _s("enterprise_name", 200),
+    ]  # fmt: skip
+
+
+def _slack_token_columns() -> list[Column[Any]]:
+    return [
+        _s("team_id", 32), _s("team_name", 200), _s("bot_token", 200), _s("bot_id", 32),
+        _s("bot_user_id", 32), _s("bot_scopes", 1000), _s("bot_refresh_token", 200),
+        Column("bot_token_expires_at", DateTime),
+    ]  # fmt: skip
+
+
+def _installed() -> list[Column[Any]]:
+    return [
+        Column("is_enterprise_install", Boolean, nullable=False, default=False),
+        Column("installed_at", DateTime, nullable=False, default=func.now()),
+    ]
+
+
+SLACK_INSTALLATIONS = Table(
+    "slack_installations", Base.metadata,
+    *_slack_bot_columns(), _s("enterprise_url", 200), *_slack_token_columns(),
+    _s("user_id", 32, False), _s("user_token", 200), _s("user_scopes", 1000),
+    _s("user_refresh_token", 200), Column("user_token_expires_at", DateTime),
+    _s("incoming_webhook_url", 200), _s("incoming_webhook_channel", 200),
+    _s("incoming_webhook_channel_id", 200), _s("incoming_webhook_configuration_url", 200),
+    _installed()[0], _s("token_type", 32), _installed()[1],
+    Index("slack_installations_idx", "client_id", "enterprise_id", "team_id", "user_id",
+          "installed_at"),
+)  # fmt: skip
+SLACK_BOTS = Table(
+    "slack_bots", Base.metadata, *_slack_bot_columns(), *_slack_token_columns(), *_installed(),
+    Index("slack_bots_idx", "client_id", "enterprise_id", "team_id", "installed_at"),
+)  # fmt: skip
+SLACK_OAUTH_STATES = Table(
+    "slack_oauth_states", Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _s("state", 200, False), Column("expire_at", DateTime, nullable=False),
+)  # fmt: skip
 
 
 PERSONAL_TABLES: tuple[type[Base], ...] = (

@@ -1,13 +1,13 @@
 """Run the real Discord adapter against the fake Discord, and read its output back as Replies.
 
 :class:`DiscordHarness` owns a background event loop with the fake Discord and a real
-:class:`~bot.platforms.discord_bot.ReboundBot` logged in to it over REST and the gateway.
+:class:`~bot.platforms.discord.bot.ReboundBot` logged in to it over REST and the gateway.
 :class:`DiscordDriver` implements the transcript ``Driver`` protocol: every step is a gateway
 event (MESSAGE_CREATE or INTERACTION_CREATE); it waits until the bot reports the event handled
 (so an event dropped by discord.py's parser fails the test instead of passing silently) and
 parses the REST calls the bot made into neutral :class:`Reply` objects. It also checks
 Discord's limits on everything the bot sent. ``@deliver`` runs one scheduler pass through the
-real REST-only :class:`~bot.platforms.discord_sender.DiscordSender` (its own loop and client,
+real REST-only :class:`~bot.platforms.discord.send.DiscordSender` (its own loop and client,
 as in the scheduler process); the DMs it posted are read back the same way, so the reminder's
 buttons are then pressed on the running bot.
 """
@@ -24,9 +24,9 @@ from pydantic import SecretStr
 from bot.config import Settings
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Choice, Form, Image, Reply
-from bot.platforms import discord_render as render
-from bot.platforms.discord_bot import ReboundBot
-from bot.platforms.discord_sender import DiscordSender
+from bot.platforms.discord import convert as render
+from bot.platforms.discord.bot import ReboundBot
+from bot.platforms.discord.send import DiscordSender
 
 from .discord_fake import (
     APPLICATION_COMMAND,
@@ -100,8 +100,7 @@ class DiscordHarness:
             self._sender = DiscordSender(
                 self.settings,
                 self.engine.messages,
-                db=self.engine.db,
-                clock=self.engine.clock,
+                on_outcome=self.engine.record_delivery,
                 timeout=WAIT,
             )
         return self._sender

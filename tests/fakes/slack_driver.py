@@ -32,9 +32,9 @@ from slack_sdk.signature import SignatureVerifier
 from bot.config import Settings
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Choice, Form, Image, Reply
-from bot.platforms import slack_render as render
-from bot.platforms.slack import build_app, http_app
-from bot.platforms.slack_cli import http_server
+from bot.platforms.slack import convert as render
+from bot.platforms.slack.app import build_app, http_app
+from bot.platforms.slack.cli import http_server
 
 from .slack_api import APP_ID, TEAM, Call, FakeSlack
 
@@ -84,7 +84,9 @@ class SlackHarness:
         self.done = 0
         self.kinds: list[str] = []
         self._cond = threading.Condition()
-        self.app = build_app(engine, self.settings, on_handled=self._on_handled)
+        self.app = build_app(
+            engine, self.settings, on_handled=self._on_handled, installations=engine.db.engine
+        )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
@@ -223,7 +225,7 @@ class SlackDriver:
 
     def deliver(self) -> list[Reply]:
         """``@deliver``: one scheduler pass with the Slack sender; its DMs count as the reply."""
-        from bot.platforms.slack_sender import SlackSender
+        from bot.platforms.slack.send import SlackSender
         from bot.reminders.scheduler import ReminderScheduler
 
         sender = SlackSender.from_settings(self.h.settings, self.h.engine.messages)

@@ -33,15 +33,10 @@ from discord import app_commands, ui
 
 from bot.config import Settings
 from bot.conversation.engine import Engine
-from bot.conversation.flow_spec import HOME_FLOW
 from bot.conversation.messages import Form, Inbound, UserKey
-from bot.platforms import discord_render as render
-from bot.platforms.discord_sender import (
-    CANNOT_DM,
-    record_delivery,
-    send_replies,
-    use_endpoints,
-)
+from bot.conversation.sender import Outcome
+from bot.platforms.discord import convert as render
+from bot.platforms.discord.send import CANNOT_DM, send_replies, use_endpoints
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +175,10 @@ class ReboundBot(discord.Client):
         self.settings = settings
         self.auto_sync = auto_sync
         self.tree: app_commands.CommandTree[ReboundBot] = app_commands.CommandTree(self)
-        home = engine.flows.get(HOME_FLOW)
         self.tree.add_command(
             build_commands(
-                render.subcommand_descriptions(engine.flows, engine.commands),
-                home.title if home and home.title else "Rebound",
+                render.subcommand_descriptions(engine.commands_for_slash()),
+                engine.title,
                 self.on_command,
             )
         )
@@ -324,8 +318,7 @@ class ReboundBot(discord.Client):
     async def _current_form(self, user: UserKey, token: str) -> Form | None:
         """The form of the person's current step, if ``token`` is still that step."""
         loop = asyncio.get_running_loop()
-        replies = await loop.run_in_executor(None, self.engine.resume, user)
-        return next((r.form for r in replies if r.form is not None and r.token == token), None)
+        return await loop.run_in_executor(None, self.engine.current_form, user, token)
 
     async def _disable(
         self,
@@ -351,5 +344,5 @@ class ReboundBot(discord.Client):
 
     async def _record(self, user: UserKey, delivered: bool) -> None:
         loop = asyncio.get_running_loop()
-        now = self.engine.clock()
-        await loop.run_in_executor(None, record_delivery, self.engine.db, user, delivered, now)
+        outcome = Outcome.DELIVERED if delivered else Outcome.UNREACHABLE
+        await loop.run_in_executor(None, self.engine.record_delivery, user, outcome)

@@ -4,7 +4,8 @@ A delivered reminder lands the person on the ``reminders`` flow's nudge with onl
 ``reminder_id`` in its slots; :func:`load_reminder` fills in the rest (which interview, which
 action) from the row, inside the same turn, so the nudge always shows the current facts.
 The choices on the nudge (snooze, skip, done, stop) are actions here, and each one only ever
-touches the person's own rows (:func:`~bot.reminders.schedule.own_reminder`).
+touches the person's own rows (:func:`~bot.reminders.schedule.own_reminder`). What depends
+on the kind of reminder is declared in :mod:`bot.coaching.reminder_kinds`.
 
 Words for reminders that appear inside generated lists live in ``flows/_reminders.yaml``.
 """
@@ -19,13 +20,21 @@ from typing import Annotated, Any
 
 from sqlalchemy import func, select
 
+from bot.coaching.reminder_kinds import KINDS
 from bot.conversation.context import TurnContext
 from bot.conversation.flow_loader import load_yaml
 from bot.conversation.flow_spec import Strict, one_of, template
-from bot.conversation.registry import action, condition, data_file, on, option_provider
-from bot.reminders.delivery import JOURNEY_FLOWS
+from bot.conversation.registry import (
+    ConditionFn,
+    Registry,
+    action,
+    condition,
+    data_file,
+    on,
+    option_provider,
+)
+from bot.reminders.schedule import KINDS as KIND_NAMES
 from bot.reminders.schedule import (
-    KINDS,
     add_reminder,
     cancel_reminders,
     local_time,
@@ -35,9 +44,12 @@ from bot.reminders.schedule import (
     snooze_until,
     upcoming,
 )
-from bot.storage.models import FeedbackRequest, Interview, PlanAction, Reminder
+from bot.storage.models import Interview, PlanAction, Reminder
 
 WORDS_FILE = "_reminders.yaml"
+BY_NAME = {kind.name: kind for kind in KINDS}
+# The rejection journey: pausing in one of these earns a gentle check-in a few days later.
+JOURNEY_FLOWS = ("rejection", "feedback", "reflect", "plan")
 CHECK_IN_TIME = "10:00"
 _DETAILS = ["interview_id", "company", "role", "feedback_id", "action_id", "action_title"]
 _WEEK = ["week_interviews", "week_done", "week_open"]
@@ -50,7 +62,7 @@ class ReminderWords(Strict):
     """``flows/_reminders.yaml``: a title per reminder kind, and how a list line reads."""
 
     titles: dict[
-        Annotated[str, one_of((*KINDS, "default"), "reminder kind")],
+        Annotated[str, one_of((*KIND_NAMES, "default"), "reminder kind")],
         Annotated[str, template(*_TITLE_VALUES)],
     ] = {}
     line: Annotated[str, template("title", "when")] = "{title}: {when}"
@@ -78,30 +90,17 @@ def when_text(ctx: TurnContext, moment: datetime) -> str:
 
 
 def details(ctx: TurnContext, reminder: Reminder) -> dict[str, Any]:
-    """What a reminder is about, as slots: the interview, feedback request or plan action."""
-    out: dict[str, Any] = {}
-    interview: Interview | None = None
-    if reminder.kind in ("debrief", "decision", "paused_check_in") and reminder.ref_id:
-        interview = ctx.session.get(Interview, reminder.ref_id)
-    elif reminder.kind == "feedback_follow_up" and reminder.ref_id:
-        request = ctx.session.get(FeedbackRequest, reminder.ref_id)
-        if request is not None and request.user_id == ctx.user.id:
-            out["feedback_id"] = request.id
-            if request.interview_id:
-                interview = ctx.session.get(Interview, request.interview_id)
-    elif reminder.kind == "plan_action" and reminder.ref_id:
-        item = ctx.session.get(PlanAction, reminder.ref_id)
-        if item is not None and item.user_id == ctx.user.id:
-            out["action_id"], out["action_title"] = item.id, item.title
-    if interview is not None and interview.user_id == ctx.user.id:
-        out.update(interview_id=interview.id, company=interview.company, role=interview.role)
-    return out
+    """What a reminder is about, as slots: its kind's declaration says (``reminder_kinds``)."""
+    kind = BY_NAME.get(reminder.kind)
+    return kind.details(ctx, reminder) if kind is not None and reminder.ref_id else {}
 
 
 def title(ctx: TurnContext, reminder: Reminder) -> str:
     """One line naming a reminder, from the words file (for lists and the missed note)."""
     titles = words(ctx).get("titles", {})
-    template = str(titles.get(reminder.kind) or titles.get("default") or reminder.kind)
+    kind = BY_NAME.get(reminder.kind)
+    key = kind.title_key if kind is not None else reminder.kind
+    template = str(titles.get(key) or titles.get("default") or reminder.kind)
     values = {"company": "", "role": "", "action_title": "", **details(ctx, reminder)}
     try:
         return template.format(**values)
@@ -181,18 +180,14 @@ def reminder_has_missed(ctx: TurnContext) -> bool:
     return bool(ctx.slots.get("missed_text"))
 
 
-def _kind_is(kind: str) -> None:
-    condition(f"reminder_is_{kind}")(lambda ctx: ctx.slots.get("reminder_kind") == kind)
+def _paused_in(flow: str) -> ConditionFn:
+    return lambda ctx: ctx.slots.get("_paused_flow") == flow
 
 
-def _paused_in(flow: str) -> None:
-    condition(f"paused_in_{flow}")(lambda ctx: ctx.slots.get("_paused_flow") == flow)
-
-
-for _kind in ("debrief", "decision", "feedback_follow_up", "plan_action", "weekly_summary"):
-    _kind_is(_kind)
-for _flow in JOURNEY_FLOWS:
-    _paused_in(_flow)
+def contribute(registry: Registry) -> None:
+    """One ``paused_in_<flow>`` condition per journey flow (the check-in's way back)."""
+    for flow in JOURNEY_FLOWS:
+        registry.add_condition(f"paused_in_{flow}", _paused_in(flow))
 
 
 @action("snooze_reminder", provides=["snooze_when"])

@@ -1,4 +1,4 @@
-"""The terminal's :class:`~bot.reminders.sender.Sender`: reminders printed into ``rebound chat``.
+"""The terminal's :class:`~bot.conversation.sender.Sender`: reminders printed into ``rebound chat``.
 
 The chat's scheduler runs in a background thread while the person types, so printing takes a
 lock and each reminder is written whole, rendered exactly like a reply (numbered choices).
@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable, Sequence
 
 from bot.conversation.messages import Reply, UserKey
-from bot.platforms.console import PLATFORM, to_text
-from bot.reminders.sender import DeliveryFailed, Recipient
+from bot.conversation.sender import DeliveryFailed, Recipient
+from bot.platforms.terminal.convert import PLATFORM, to_text
 
 
 class ConsoleSender:
@@ -20,8 +20,15 @@ class ConsoleSender:
 
     platform = PLATFORM
 
-    def __init__(self, write: Callable[[str], None], user: UserKey | None = None) -> None:
+    def __init__(
+        self,
+        write: Callable[[str], None],
+        user: UserKey | None = None,
+        show: Callable[[list[Reply]], object] | None = None,
+    ) -> None:
         self._write = write
+        # The chat's own ``Console.show``: the reminder becomes what the next line answers.
+        self._show = show
         self.user = user
         self.delivered = 0
         self._lock = threading.Lock()
@@ -32,7 +39,10 @@ class ConsoleSender:
             raise DeliveryFailed("that person is not at this terminal")
         with self._lock:
             self._write("")
-            for reply in replies:
-                self._write(to_text(reply))
-                self._write("")
+            if self._show is not None:
+                self._show(list(replies))
+            else:
+                for reply in replies:
+                    self._write(to_text(reply))
+                    self._write("")
             self.delivered += 1

@@ -27,7 +27,6 @@ from typing import Any
 import discord
 from discord import ui
 
-from bot.conversation.flow_spec import FlowSpec
 from bot.conversation.messages import Field, Form, Inbound, Reply, UserKey
 
 PLATFORM = "discord"
@@ -37,8 +36,8 @@ PLATFORM = "discord"
 # own name for "the current user's DMs"): one person, one conversation, wherever they type.
 WORKSPACE = "@me"
 
-# The /rebound subcommands (the same words as Slack's); each is passed to the engine as typed text.
-SUBCOMMANDS = ("log", "rejected", "plan", "progress", "reminders", "help")
+# The /rebound subcommands come from the flows (``Engine.commands_for_slash``); each is passed
+# to the engine as typed text.
 
 CUSTOM_ID_LIMIT = 100
 CONTENT_LIMIT = 2000
@@ -101,10 +100,9 @@ def command_to_inbound(interaction: discord.Interaction, subcommand: str) -> Inb
     """``/rebound <subcommand>``: the subcommand is what the person "said"."""
     return Inbound(
         user=user_key(interaction.user.id),
-        text=subcommand,
+        text=subcommand.replace("-", " "),  # "feedback-reply" is the flows' "feedback reply"
         event_id=str(interaction.id),
         display_name=_name(interaction.user),
-        in_channel=interaction.guild_id is not None,
     )
 
 
@@ -389,14 +387,7 @@ def disabled_view(
     return view  # type: ignore[return-value]
 
 
-def subcommand_descriptions(
-    flows: Mapping[str, FlowSpec], commands: Mapping[str, str]
-) -> dict[str, str]:
-    """Each /rebound subcommand described by the title of the flow it starts (flows are the
-    single place for wording); a word that starts no flow is described by itself."""
-    out: dict[str, str] = {}
-    for sub in SUBCOMMANDS:
-        flow = flows.get(commands.get(sub, ""))
-        title = flow.title if flow is not None and flow.title else sub
-        out[sub] = _clip(title, OPTION_LIMIT)
-    return out
+def subcommand_descriptions(commands: Mapping[str, str]) -> dict[str, str]:
+    """Each /rebound subcommand with its description clipped to what Discord accepts (the
+    wording is the flows' own: the title of the flow the command starts)."""
+    return {sub[:32]: _clip(title, OPTION_LIMIT) for sub, title in commands.items()}

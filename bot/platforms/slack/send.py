@@ -24,8 +24,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.conversation.messages import Reply
-from bot.platforms import slack_render as render
-from bot.reminders.sender import DeliveryFailed, Recipient
+from bot.conversation.sender import DeliveryFailed, Recipient
+from bot.platforms.slack import convert as render
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class SlackSender:
     @classmethod
     def from_settings(cls, settings: Settings, messages: Mapping[str, str]) -> SlackSender:
         """The sender for this deployment: the configured bot token, or the installation store."""
-        from bot.platforms.slack_oauth import token_lookup
+        from bot.platforms.slack.oauth import token_lookup
 
         return cls(settings.slack.api_url, token_lookup(settings), messages)
 

@@ -1,16 +1,28 @@
-"""How a reminder reaches a person: one ``Sender`` per platform, so the scheduler never knows which.
+"""The sender contract: how a message the bot starts (a reminder) reaches a person.
 
-Senders are synchronous because the scheduler runs jobs in worker threads; a platform whose SDK
-is async (discord.py) runs its coroutine on its own event loop inside ``deliver``.
+It lives in the core so that the reminders package and the platforms both depend on it and not
+on each other: each platform implements :class:`Sender`, the composition root (``bot.app``)
+builds one per configured platform and hands them to the scheduler. Senders are synchronous
+because the scheduler runs jobs in worker threads; a platform whose SDK is async (discord.py)
+runs its coroutine on its own event loop inside ``deliver``. What became of a delivery, as far as
+the person is concerned, is an :class:`Outcome` given to ``Engine.record_delivery``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
 from bot.conversation.messages import Reply, UserKey
+
+
+class Outcome(Enum):
+    """Whether messages reach the person: ``UNREACHABLE`` stops reminders until they work."""
+
+    DELIVERED = "delivered"
+    UNREACHABLE = "unreachable"
 
 
 @dataclass(frozen=True)

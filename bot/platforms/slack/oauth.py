@@ -25,7 +25,7 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import Engine
 
 from bot.config import Settings
-from bot.platforms.slack_sender import TokenLookup
+from bot.platforms.slack.send import TokenLookup
 
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"

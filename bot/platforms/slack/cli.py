@@ -17,13 +17,13 @@ from typing import Any
 import click
 
 from bot import log_privacy
-from bot.cli import engine_from, settings_from
 from bot.config import Settings
 from bot.log_privacy import RedactTokens  # noqa: F401  (re-exported)
+from bot.platforms import composition
 
 log = logging.getLogger(__name__)
 
-MANIFEST = Path(__file__).resolve().parent.parent.parent / "slack" / "manifest.yml"
+MANIFEST = Path(__file__).resolve().parents[3] / "slack" / "manifest.yml"
 
 
 def redact_tokens() -> None:
@@ -56,7 +56,7 @@ def socket_handler(app: Any, app_token: str) -> Any:
 
 
 async def serve_socket(app: Any, app_token: str, health_port: int | None, host: str) -> None:
-    from bot.platforms.slack import HEALTH_PATH
+    from bot.platforms.slack.app import HEALTH_PATH
 
     handler = socket_handler(app, app_token)
     await handler.connect_async()
@@ -97,17 +97,17 @@ def slack(
     """Run Rebound on Slack (Socket Mode unless --http)."""
     if ctx.invoked_subcommand is not None:
         return
-    from bot.platforms.slack import build_app, http_app
+    from bot.platforms.slack.app import build_app, http_app
 
-    settings = settings_from(ctx)
+    settings = composition(ctx).settings()
     redact_tokens()
     _require(settings, "client_id" if settings.slack.client_id else "bot_token")
     if settings.slack.client_id:
         _require(settings, "client_secret")
     _require(settings, "signing_secret" if http_mode else "app_token")
-    engine = engine_from(settings, db_url)
+    built = composition(ctx).build(db_url)
     try:
-        app = build_app(engine, settings)
+        app = build_app(built.engine, settings, installations=built.db.engine)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if http_mode:

@@ -29,12 +29,13 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Engine as SQLEngine
 
 from bot.config import Settings
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, Reply, UserKey
-from bot.platforms import slack_render as render
-from bot.platforms.slack_sender import error_code, open_dm, post_replies, web_client
+from bot.platforms.slack import convert as render
+from bot.platforms.slack.send import error_code, open_dm, post_replies, web_client
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ COMMAND = "/rebound"
 # The events the listeners handle; with the scopes, slack/manifest.yml must match (tested).
 EVENTS = ("message", "app_mention", "app_home_opened")
 REVOCATION_EVENTS = ("app_uninstalled", "tokens_revoked")
-# Exactly what the listeners below and slack_sender call need.
+# Exactly what the listeners below and send.py call need.
 BOT_SCOPES = [
     "app_mentions:read",
     "chat:write",
@@ -105,13 +106,13 @@ class SlackAdapter:
         event = args.event or {}
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return  # edits, joins, other bots: not the person talking to us
-        inbound = render.message_inbound(_user(args), event.get("text") or "", _event_id(args))
+        inbound = render.message_to_inbound(_user(args), event.get("text") or "", _event_id(args))
         await self._turn(args.client, event["channel"], inbound)
 
     async def on_mention(self, args: AsyncArgs) -> None:
         event = args.event or {}
         text = render.strip_mentions(event.get("text") or "")
-        inbound = render.message_inbound(_user(args), text, _event_id(args), in_channel=True)
+        inbound = render.message_to_inbound(_user(args), text, _event_id(args))
         moved = await self._turn_in_dm(args.client, inbound)
         await args.client.chat_postEphemeral(
             channel=event["channel"],
@@ -130,7 +131,7 @@ class SlackAdapter:
             dm = None
         in_dm = dm is not None and command.get("channel_id") == dm
         text = (command.get("text") or "").strip()
-        inbound = render.message_inbound(user, text, None, in_channel=not in_dm)
+        inbound = render.message_to_inbound(user, text, None)
         moved = dm is not None and await self._turn_in_dm(args.client, inbound, dm)
         if not in_dm or not moved:
             key = "moved_to_dm" if moved else "dm_blocked"
@@ -138,7 +139,7 @@ class SlackAdapter:
 
     async def on_choice(self, args: AsyncArgs) -> None:
         await args.ack()
-        inbound, label = render.choice_inbound(_user(args), args.action or {})
+        inbound, label = render.choice_to_inbound(_user(args), args.action or {})
         await self._close_message(args, label)
         await self._turn(args.client, await self._channel(args), inbound)
 
@@ -147,12 +148,11 @@ class SlackAdapter:
         await args.ack()
         user = _user(args)
         token, form_id = render.decode_value((args.action or {}).get("value", ""))
-        current = await asyncio.to_thread(self.engine.resume, user)
-        step = next((r for r in reversed(current) if r.form is not None), None)
+        form = await asyncio.to_thread(self.engine.current_form, user, token)
         channel = await self._channel(args)
-        if step and step.form and step.token == token and step.form.id == form_id:
+        if form is not None and form.id == form_id:
             ts = (args.body.get("container") or {}).get("message_ts")
-            view = render.to_modal(step.form, token, channel, ts)
+            view = render.to_modal(form, token, channel, ts)
             await args.client.views_open(trigger_id=args.body["trigger_id"], view=view)
             return
         # An old "Fill in": tidy that message; the engine explains and asks the current step.
@@ -161,7 +161,7 @@ class SlackAdapter:
 
     async def on_submit(self, args: AsyncArgs) -> None:
         view = args.view or {}
-        inbound = render.form_inbound(_user(args), view)
+        inbound = render.form_to_inbound(_user(args), view)
         replies = await asyncio.to_thread(self.engine.handle, inbound)
         errors = render.modal_errors(view, replies[-1].errors) if replies else None
         if errors:
@@ -189,9 +189,9 @@ class SlackAdapter:
         if event.get("tab") != "home":
             return
         user = _user(args)
-        summary = await asyncio.to_thread(self.engine.summary, user)
+        summary = await asyncio.to_thread(self.engine.overview, user)
         await args.client.views_publish(
-            user_id=user.user_id, view=render.home_view(summary, self.msg)
+            user_id=user.user_id, view=render.to_home_view(summary, self.msg)
         )
 
     async def on_uninstalled(self, args: AsyncArgs) -> None:
@@ -271,17 +271,24 @@ def build_app(
     engine: Engine,
     settings: Settings,
     on_handled: Callable[[str], None] | None = None,
+    *,
+    installations: SQLEngine | None = None,
 ) -> AsyncApp:
-    """The Bolt app for this deployment: one workspace's bot token, or OAuth installations."""
-    from bot.platforms.slack_oauth import oauth_settings, uses_oauth
+    """The Bolt app for this deployment: one workspace's bot token, or OAuth installations.
+
+    ``installations`` is the database holding the installation store's tables (given by the
+    composition root; needed only for OAuth). The adapter reads nothing else from it."""
+    from bot.platforms.slack.oauth import oauth_settings, uses_oauth
 
     slack = settings.slack
     secret = slack.signing_secret.get_secret_value() if slack.signing_secret else ""
     if uses_oauth(settings):
+        if installations is None:
+            raise ValueError("Slack OAuth needs the database that keeps the installations")
         app = AsyncApp(
             client=web_client(slack.api_url),
             signing_secret=secret,
-            oauth_settings=oauth_settings(settings, engine.db.engine, BOT_SCOPES),
+            oauth_settings=oauth_settings(settings, installations, BOT_SCOPES),
         )
     else:
         token = slack.bot_token.get_secret_value() if slack.bot_token else None

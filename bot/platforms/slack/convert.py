@@ -66,11 +66,11 @@ def user_key(team_id: str | None, enterprise_id: str | None, user_id: str) -> Us
 # ---------------------------------------------------------------- inbound
 
 
-def message_inbound(
-    user: UserKey, text: str, event_id: str | None, in_channel: bool = False
+def message_to_inbound(
+    user: UserKey, text: str, event_id: str | None
 ) -> Inbound:
     """Typed text (a DM, a slash command's argument, a mention) as the person's words."""
-    return Inbound(user=user, text=unescape(text), event_id=event_id, in_channel=in_channel)
+    return Inbound(user=user, text=unescape(text), event_id=event_id)
 
 
 def strip_mentions(text: str) -> str:
@@ -79,7 +79,7 @@ def strip_mentions(text: str) -> str:
     return " ".join(words)
 
 
-def choice_inbound(user: UserKey, action: Mapping[str, Any]) -> tuple[Inbound, str]:
+def choice_to_inbound(user: UserKey, action: Mapping[str, Any]) -> tuple[Inbound, str]:
     """A pressed button or picked menu option, and the label the person saw (for the update)."""
     if action.get("type") == "static_select":
         option = action.get("selected_option") or {}
@@ -90,7 +90,7 @@ def choice_inbound(user: UserKey, action: Mapping[str, Any]) -> tuple[Inbound, s
     return Inbound(user=user, choice=choice, token=token), label
 
 
-def form_inbound(user: UserKey, view: Mapping[str, Any]) -> Inbound:
+def form_to_inbound(user: UserKey, view: Mapping[str, Any]) -> Inbound:
     """A submitted modal: every input block's value, keyed by field id."""
     token = decode_metadata(view).get("t")
     return Inbound(user=user, form=form_values(view), token=token)
@@ -302,7 +302,7 @@ def modal_errors(view: Mapping[str, Any], errors: Mapping[str, str]) -> dict[str
     return dict(errors)
 
 
-def home_view(summary: Summary, messages: Mapping[str, str]) -> dict[str, Any]:
+def to_home_view(summary: Summary, messages: Mapping[str, str]) -> dict[str, Any]:
     """The App Home tab: where the person is, open interviews, plan, reminders, a way back in."""
     if summary.step:
         step = messages["home_paused"] if summary.paused else "{step}"

@@ -4,7 +4,8 @@ The scheduler calls :meth:`DiscordSender.deliver` from worker threads; discord.p
 the sender keeps one event loop in a thread of its own and one logged-in client on it (logging
 in once instead of per reminder). discord.py's HTTP client waits out rate limits (429 with
 ``Retry-After``) by itself. A person who does not accept DMs (error 50007) or no longer exists
-is a permanent failure: it is recorded on the person (``User.undeliverable_at``) and raised as
+is a permanent failure: it is reported through ``on_outcome`` (the composition root passes
+``Engine.record_delivery``, which marks the person so reminders stop) and raised as
 ``DeliveryFailed(permanent=True)`` so the scheduler stops trying.
 """
 
@@ -15,20 +16,16 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import UTC, datetime
 
 import discord
 import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
-from sqlalchemy import update
 
 from bot.config import DiscordSettings, Settings
 from bot.conversation.messages import Reply, UserKey
-from bot.platforms import discord_render as render
-from bot.reminders.sender import DeliveryFailed, Recipient
-from bot.storage.db import Database
-from bot.storage.models import User
+from bot.conversation.sender import DeliveryFailed, Outcome, Recipient
+from bot.platforms.discord import convert as render
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +48,6 @@ def is_permanent(exc: discord.HTTPException) -> bool:
     return exc.code in PERMANENT_CODES
 
 
-def record_delivery(db: Database, user: UserKey, delivered: bool, now: datetime) -> None:
-    """Remember that DMs to this person fail (reminders stop), or that they work again.
-
-    The only database write an adapter does; clearing is a no-op unless a failure was recorded.
-    """
-    where = (
-        User.platform == user.platform,
-        User.workspace == user.workspace,
-        User.external_id == user.user_id,
-    )
-    with db.transaction() as session:
-        if delivered:
-            stmt = update(User).where(*where, User.undeliverable_at.is_not(None))
-            session.execute(stmt.values(undeliverable_at=None))
-        else:
-            session.execute(update(User).where(*where).values(undeliverable_at=now))
-
-
 async def send_replies(
     channel: discord.abc.Messageable, replies: Sequence[Reply], open_form: str
 ) -> None:
@@ -79,7 +58,7 @@ async def send_replies(
 
 
 class DiscordSender:
-    """The Discord :class:`~bot.reminders.sender.Sender`: DMs over REST from any process."""
+    """The Discord :class:`~bot.conversation.sender.Sender`: DMs over REST from any process."""
 
     platform = render.PLATFORM
 
@@ -87,16 +66,14 @@ class DiscordSender:
         self,
         settings: Settings,
         messages: Mapping[str, str],
-        db: Database | None = None,
-        clock: Callable[[], datetime] | None = None,
+        on_outcome: Callable[[UserKey, Outcome], None] | None = None,
         timeout: float = 60.0,
     ) -> None:
         if settings.discord.token is None:
             raise ValueError("discord.token is not set")
         self._settings = settings.discord
         self._open_form = messages["open_form"]
-        self._db = db
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._on_outcome = on_outcome
         self._timeout = timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -115,11 +92,11 @@ class DiscordSender:
             future.cancel()
             raise DeliveryFailed("Discord did not answer in time") from None
         except DeliveryFailed as failed:
-            if self._db is not None and failed.permanent:
-                record_delivery(self._db, recipient.user, False, self._clock())
+            if self._on_outcome is not None and failed.permanent:
+                self._on_outcome(recipient.user, Outcome.UNREACHABLE)
             raise
-        if self._db is not None:
-            record_delivery(self._db, recipient.user, True, self._clock())
+        if self._on_outcome is not None:
+            self._on_outcome(recipient.user, Outcome.DELIVERED)
 
     def close(self) -> None:
         """Log out and stop the sender's loop (idempotent)."""

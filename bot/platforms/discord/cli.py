@@ -11,8 +11,8 @@ import asyncio
 
 import click
 
-from bot.cli import engine_from, settings_from
 from bot.config import Settings
+from bot.platforms import composition
 
 # The bot never posts in a channel: it answers interactions (which need no permission) and
 # sends DMs (which need a shared server, hence the "bot" scope, but no permission either).
@@ -41,11 +41,11 @@ def discord_group(ctx: click.Context) -> None:
 @click.pass_context
 def run(ctx: click.Context, db_url: str | None) -> None:
     """Connect to Discord and answer DMs and /rebound commands until stopped."""
-    from bot.platforms.discord_bot import ReboundBot
+    from bot.platforms.discord.bot import ReboundBot
 
-    settings = settings_from(ctx)
+    settings = composition(ctx).settings()
     token = _token(settings)
-    bot = ReboundBot(engine_from(settings, db_url), settings)
+    bot = ReboundBot(composition(ctx).build(db_url).engine, settings)
     bot.run(token, log_handler=None)  # logging is configured by the settings
 
 
@@ -53,11 +53,11 @@ def run(ctx: click.Context, db_url: str | None) -> None:
 @click.pass_context
 def sync(ctx: click.Context) -> None:
     """Register the /rebound commands now (one server if dev_guild_id is set, else global)."""
-    from bot.platforms.discord_bot import ReboundBot, sync_commands
+    from bot.platforms.discord.bot import ReboundBot, sync_commands
 
-    settings = settings_from(ctx)
+    settings = composition(ctx).settings()
     token = _token(settings)
-    bot = ReboundBot(engine_from(settings), settings, auto_sync=False)
+    bot = ReboundBot(composition(ctx).build().engine, settings, auto_sync=False)
 
     async def go() -> str | None:
         async with bot:
@@ -75,7 +75,7 @@ def invite(ctx: click.Context) -> None:
     from discord import Permissions
     from discord.utils import oauth_url
 
-    settings = settings_from(ctx)
+    settings = composition(ctx).settings()
     app_id = settings.discord.application_id
     if not app_id:
         raise click.ClickException("discord.application_id is not set")
