@@ -181,6 +181,10 @@ class Interpreter:
             anchors=self.data.get("distress", ()),
             safe=self.data.get("not_distress", ()),
             phrases=self.data.get("distress_phrases", ()),
+            everyday=[
+                *self.data.get("small_talk", ()),
+                *(e for i in intents_of(self.flows.values()) for e in i.examples),
+            ],
         )
         with self._lock:
             self.encoder = encoder

@@ -3,8 +3,10 @@
 The phrase list in ``bot.conversation.safety`` stays the first layer and gets the full crisis
 reply. This layer compares the message with anchor sentences (declared in
 ``flows/_understanding.yaml``) by meaning, and with a few softer phrases by words; a hit gets a
-gentle "are you safe?" check, never the full reply on a guess. Idioms ("this prep is killing
-me") are anchored on the other side, so the message must be clearly nearer the distress side.
+gentle "are you safe?" check, never the full reply on a guess. A small classifier learns the
+line between the distress anchors and everything ordinary (idioms like "this prep is killing
+me", small talk, the flows' own examples), so a message must read as distress, not merely
+share its words.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.understanding.encoder import Encoder
+from bot.understanding.intents import train_softmax
 from bot.understanding.text import find_unnegated, normalise
 
 
 @dataclass(frozen=True)
 class DistressThresholds:
-    score: float = 0.47
-    margin: float = 0.08
+    # The classifier's probability that a message is distress (tuned on the tune split).
+    probability: float = 0.5
 
 
 class DistressDetector:
@@ -32,21 +35,28 @@ class DistressDetector:
         safe: Sequence[str] = (),
         phrases: Sequence[str] = (),
         thresholds: DistressThresholds | None = None,
+        everyday: Sequence[str] = (),
     ) -> None:
+        """``safe``: heavy words used lightly; ``everyday``: ordinary messages (the flows'
+        examples, small talk). Both are the "not distress" side the classifier learns."""
         self.encoder = encoder
         self.t = thresholds or DistressThresholds()
         self.phrases = [normalise(p) for p in phrases if normalise(p)]
-        has = encoder is not None
-        self._anchors = encoder.encode(list(anchors)) if has and anchors else None
-        self._safe = encoder.encode(list(safe)) if has and safe else None
+        self._model: tuple[np.ndarray, np.ndarray] | None = None
+        negatives = [*safe, *everyday]
+        if encoder is not None and anchors and negatives:
+            x = encoder.encode([*anchors, *negatives])
+            y = np.array([1] * len(anchors) + [0] * len(negatives))
+            self._model = train_softmax(x, y, 2)
 
-    def scores(self, vector: np.ndarray | None) -> tuple[float, float]:
-        """(nearest distress anchor, nearest safe anchor) by cosine."""
-        if vector is None or self._anchors is None:
-            return 0.0, 0.0
-        near = float((self._anchors @ vector).max())
-        safe = float((self._safe @ vector).max()) if self._safe is not None else 0.0
-        return near, safe
+    def probability(self, vector: np.ndarray | None) -> float:
+        """How likely the message is distress, by meaning (0 without the encoder)."""
+        if vector is None or self._model is None:
+            return 0.0
+        weights, bias = self._model
+        z = (vector @ weights) * 10.0 + bias
+        p = np.exp(z - z.max())
+        return float(p[1] / p.sum())
 
     def concerned(self, text: str, vector: np.ndarray | None) -> bool:
         norm = normalise(text)
@@ -54,5 +64,4 @@ class DistressDetector:
         # know how much more of this I can take" is not made safe by its "don't".
         if any(find_unnegated(norm, p, window=1) for p in self.phrases):
             return True
-        near, safe = self.scores(vector)
-        return near >= self.t.score and near - safe >= self.t.margin
+        return self.probability(vector) >= self.t.probability
