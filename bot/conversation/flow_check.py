@@ -72,6 +72,7 @@ REQUIRED_MESSAGES = (
     "offer_stay",
     "offer_keep_answer",
     "offer_carry_on",
+    "offer_again",
     "resume_offer",
     "resume_with",
     "resume_plain",

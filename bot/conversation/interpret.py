@@ -35,7 +35,6 @@ from bot.understanding.options import OptionMatcher, OptionSpec
 
 log = logging.getLogger(__name__)
 DATA_FILE = "_understanding.yaml"
-STRICT_EXTRA = 0.08
 EncoderSource = Encoder | Callable[[], Encoder | None] | None
 
 
@@ -203,13 +202,9 @@ class Interpreter:
         self.wait()
         return Reading(text, self.encoder)
 
-    def intent(self, reading: Reading, strict: bool = False) -> Guess:
-        """The flow a message asks for. ``strict`` (free-text answers) needs a wider lead:
-        an answer that merely mentions feedback is still an answer."""
-        guess = self.router.route(reading.text, reading.vector)
-        if strict and guess.level == "act" and guess.score < self.router.t.act + STRICT_EXTRA:
-            return Guess(guess.name, guess.score, "none", guess.ranked)
-        return guess
+    def intent(self, reading: Reading) -> Guess:
+        """The flow a message asks for, with how sure the router is."""
+        return self.router.route(reading.text, reading.vector)
 
     def option(self, reading: Reading, spec: StateSpec, offered: list[Choice]) -> Guess:
         synonyms: dict[str, tuple[str, ...]] = {
@@ -254,6 +249,8 @@ class Interpreter:
         Only news (a rejection, an offer) interrupts an answer, and never in flows whose
         answers are about that news anyway (reflecting on a rejection mentions the rejection).
         """
+        if news_flow not in self.flows or current not in self.flows:
+            return False
         news = getattr(self.flows[news_flow], "understand", None)
         here = getattr(self.flows[current], "understand", None)
         return bool(news and news.news) and not (here and here.quiet)

@@ -84,6 +84,8 @@ class Field:
     placeholder: str = ""
     max_length: int = 500
     options: tuple[Choice, ...] = ()
+    # A starting value (what the person already said in a sentence): shown to confirm or change.
+    value: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from bot.conversation.context import TurnContext
 from bot.conversation.flow_spec import StateSpec, Variant, condition_holds
 from bot.conversation.machine import OPTION_PREFIX
-from bot.conversation.messages import Choice, Form, Reply
+from bot.conversation.messages import Choice, Field, Form, Reply
 from bot.conversation.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ def render_state(ctx: TurnContext, state: StateSpec, registry: Registry, token: 
         texts = [ctx.text("default_prompt")]
     form = None
     if state.form:
-        form = Form(state.form.id, state.form.title, state.form.fields, state.form.submit_label)
+        fields = tuple(_prefilled(f, ctx.slots) for f in state.form.fields)
+        form = Form(state.form.id, state.form.title, fields, state.form.submit_label)
     last = Reply(
         text=texts[-1],
         choices=tuple(choices_for(ctx, state, registry)),
@@ -77,3 +79,12 @@ def render_state(ctx: TurnContext, state: StateSpec, registry: Registry, token: 
         token=token,
     )
     return [Reply(text=t) for t in texts[:-1]] + [last]
+
+
+def _prefilled(fld: Field, slots: dict[str, Any]) -> Field:
+    """A text field starts with what the conversation already knows (a company named in a
+    sentence); the person confirms or changes it. Choice fields are always picked afresh."""
+    known = slots.get(fld.id)
+    if fld.kind == "choice" or known in (None, "") or isinstance(known, dict | list):
+        return fld
+    return replace(fld, value=str(known)[: fld.max_length])

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 MAX_HOPS = 30
 MAX_KEPT = 2000
+# How sure the intent router must be that a free-text answer is really news from an employer
+# before offering to switch (tuned on the labelled set's tune split; only ever an offer).
+INTERRUPT_MIN = 0.6
 _SKIP = ("skip", "-", "none", "n/a", "pass", "skip it", "skip this", "skip this one", "next",
          "next question", "rather not say", "i'd rather not say", "no comment", "nothing",
          "skip please", "can we skip this", "can we skip", "nah skip")  # fmt: skip
@@ -109,6 +112,9 @@ class Turn:
         if text and asks_what_bot_is(text):
             return self._reprompt(self.msg["identity"])
         offer = Offer.load(self.ctx.slots.pop(OFFER_KEY, None))
+        if offer is not None and not text and inbound.choice is None and inbound.form is None:
+            self.ctx.slots[OFFER_KEY] = offer.dump()  # an empty message leaves the question open
+            return self._reprompt_offer(offer)
         if offer is not None:
             answered = self._answer_offer(offer, text)
             if answered is not None:
@@ -212,13 +218,16 @@ class Turn:
         if not as_answer and (why or free_text or self.welcome_back):
             reading = self.engine.interpreter.read(text)
             if self.engine.interpreter.distress(reading):
-                return self._safety_check()
-            guess = self.engine.interpreter.intent(reading, strict=free_text)
+                return self._safety_check(answer=text if not why else None)
+            guess = self.engine.interpreter.intent(reading)
+            # A free-text answer is only ever *offered* a switch, and only for news (a
+            # rejection, an offer): "No, that's my answer" keeps it as typed.
+            news = free_text and self.engine.interpreter.interrupts(str(guess.name), self.flow)
             if (
                 guess.name
                 and guess.name != self.flow
-                and guess.level == "act"
-                and (not free_text or self.engine.interpreter.interrupts(guess.name, self.flow))
+                and (guess.level == "act" or (news and guess.score >= INTERRUPT_MIN))
+                and (not free_text or news)
             ):
                 return self._offer_switch(guess.name, text, answer=not why)
             if self.welcome_back:
@@ -315,13 +324,18 @@ class Turn:
         line = self.msg["choice_guess"].format(label=offered.get(choice_id, choice_id))
         return self._make_offer(offer, line, with_state=True)
 
-    def _safety_check(self) -> list[Reply]:
+    def _safety_check(self, answer: str | None = None) -> list[Reply]:
+        """The gentle check. ``answer``: a typed answer that raised it, kept so that once the
+        person says they are safe it is still taken as their answer."""
         choices = [
             ("~safe", self.msg["safety_yes"]),
             ("~unsafe", self.msg["safety_no"]),
             ("~private", self.msg["safety_private"]),
         ]
-        offer = Offer("safety", choices, {"yes": "~safe", "no": "~unsafe"})
+        data: dict[str, Any] = {"yes": "~safe", "no": "~unsafe", "state": self.state}
+        if answer is not None:
+            data["answer"] = answer[:MAX_KEPT]
+        offer = Offer("safety", choices, data)
         return self._make_offer(offer, self.msg["safety_check"])
 
     def _answer_offer(self, offer: Offer, text: str | None) -> list[Reply] | None:
@@ -347,9 +361,13 @@ class Turn:
         if offer.kind == "safety":
             if picked == "~unsafe":
                 return self._crisis()
-            if picked == "~private":
-                return self._reprompt(self.msg["safety_later"].format(resources=self._resources()))
-            return self._reprompt(self.msg["safety_glad"])
+            key = "safety_later" if picked == "~private" else "safety_glad"
+            self._say(self.msg[key].format(resources=self._resources()))
+            spec = self._spec()
+            answer = data.get("answer")
+            if answer and spec.input is not None and data.get("state") == self.state:
+                return self._submit_text(spec, str(answer), as_answer=True)
+            return self._prompt()
         if offer.kind == "resume":
             if picked == "~resume":
                 return self._restore_suspended(offer.data)
@@ -365,6 +383,15 @@ class Turn:
             return self._enter(f"@{HOME_FLOW}")
         return self._reprompt(self.msg["offer_carry_on"])
 
+    def _reprompt_offer(self, offer: Offer) -> list[Reply]:
+        """The offer's question again, with its own buttons, after an empty message."""
+        self._say(self.msg["empty"])
+        if offer.kind == "choice":
+            return self._prompt()
+        choices = tuple(Choice(cid, label) for cid, label in offer.choices)
+        self.replies.append(Reply(text=self.msg["offer_again"], choices=choices, token=self.token))
+        return self.replies
+
     def _suspend(self) -> None:
         """Keep the half-done flow, so it can be offered back when the new one is over."""
         slots = {k: _jsonable(v) for k, v in self.ctx.slots.items() if not k.startswith("__")}
@@ -379,7 +406,7 @@ class Turn:
         self.flow, self.state, self.history = HOME_FLOW, self.engine.flows[HOME_FLOW].start, []
         company = (suspended.get("slots") or {}).get("company")
         what = self.msg["resume_with" if company else "resume_plain"].format(
-            title=self.engine.interpreter.describe(flow.name), company=company or ""
+            title=flow.title, company=company or ""
         )
         offer = Offer(
             "resume",

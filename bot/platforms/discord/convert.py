@@ -329,6 +329,7 @@ def to_modal(form: Form, token: str, part: int) -> StaticModal:
                 required=fld.required,
                 max_length=max(1, min(fld.max_length, INPUT_LIMIT)),
                 placeholder=_clip(fld.placeholder, OPTION_LIMIT) or None,
+                default=fld.value[: max(1, min(fld.max_length, INPUT_LIMIT))] or None,
             )
         modal.add_item(ui.Label(text=_clip(fld.label, TITLE_LIMIT), component=component))
     return modal

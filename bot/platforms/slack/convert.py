@@ -283,6 +283,8 @@ def _input(fld: Field) -> dict[str, Any]:
             "max_length": min(fld.max_length, INPUT_MAX),
         }
     element["action_id"] = INPUT_ACTION
+    if fld.value and element["type"] == "plain_text_input":
+        element["initial_value"] = fld.value[: element["max_length"]]
     if fld.placeholder:
         element["placeholder"] = _plain(fld.placeholder, PLACEHOLDER)
     return {

@@ -14,6 +14,7 @@ from typing import TextIO
 from bot.conversation.messages import Field, Form, Inbound, Reply, UserKey
 from bot.platforms.terminal.convert import (
     PLATFORM,
+    field_prompt,
     form_to_inbound,
     is_global_word,
     to_inbound,
@@ -96,7 +97,8 @@ class Console:
         """
         if self._filling is not None:
             form, token, values = self._filling
-            values[form.fields[len(values)].id] = line
+            asked = form.fields[len(values)]
+            values[asked.id] = line or asked.value
             if len(values) < len(form.fields):
                 self._ask(form.fields[len(values)])
                 return
@@ -104,6 +106,7 @@ class Console:
             inbound = form_to_inbound(self.user, values, token)
         elif self._last is not None and self._last.form is not None and not is_global_word(line):
             form = self._last.form
+            line = line or form.fields[0].value
             self._filling = (form, self._last.token, {form.fields[0].id: line})
             if len(form.fields) > 1:
                 self._ask(form.fields[1])
@@ -115,5 +118,4 @@ class Console:
         self.show(self.handle(inbound))
 
     def _ask(self, field: Field) -> None:
-        hint = "" if field.required else " (optional, Enter to skip)"
-        self.write(f"{field.label}{hint}:")
+        self.write(field_prompt(field))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.conversation.inputs import normalise_command
-from bot.conversation.messages import Form, Inbound, Reply, UserKey
-from bot.conversation.turn import GLOBAL_WORDS
+from bot.conversation.messages import Field, Form, Inbound, Reply, UserKey
+from bot.conversation.words import GLOBAL_WORDS
 
 PLATFORM = "terminal"
 WORKSPACE = "local"
@@ -49,6 +49,12 @@ def to_text(reply: Reply) -> str:
 
 
 def form_prompt(form: Form) -> str:
-    first = form.fields[0]
-    hint = "" if first.required else " (optional, Enter to skip)"
-    return f"{first.label}{hint}:"
+    return field_prompt(form.fields[0])
+
+
+def field_prompt(fld: Field) -> str:
+    """``Company [Stripe]:`` when a value is known (Enter keeps it), else ``Company:``."""
+    if fld.value:
+        return f"{fld.label} [{fld.value}]:"
+    hint = "" if fld.required else " (optional, Enter to skip)"
+    return f"{fld.label}{hint}:"

@@ -1,0 +1,148 @@
+"""Understanding in whole turns, as a person meets it (issue 13), beyond the transcripts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from bot.conversation.engine import Engine
+from bot.conversation.interpret import shared_encoder
+from bot.conversation.messages import Reply, UserKey
+from bot.storage.db import Database
+from bot.storage.models import Conversation, User
+from tests.behaviour import production
+
+from .conftest import Clock, EngineDriver
+
+pytestmark = pytest.mark.skipif(shared_encoder() is None, reason="the model package is missing")
+
+
+def _texts(replies: list[Reply]) -> str:
+    return "\n".join(r.text for r in replies)
+
+
+def _started(engine: Engine, clock: Clock, who: str) -> EngineDriver:
+    clock.set("2026-12-01 18:00")
+    driver = EngineDriver(engine, UserKey("slack", "T1", who), clock)
+    driver.text("hi")
+    driver.press("Yes, that's right")
+    return driver
+
+
+def _conversation(db: Database, who: str) -> Conversation:
+    with db.transaction() as s:
+        user = s.scalars(select(User).where(User.external_id == who)).one()
+        conv = s.scalars(select(Conversation).where(Conversation.user_id == user.id)).one()
+        s.expunge(conv)
+        return conv
+
+
+def test_a_sentence_prefills_the_interview_form(engine: Engine, clock: Clock) -> None:
+    driver = _started(engine, clock, "prefill")
+    replies = driver.text("I have an interview on friday with Monzo for a PM role")
+    if replies[-1].form is None:  # asked first ("Would you like to log an interview?")
+        assert "log an interview" in _texts(replies)
+        replies = driver.press("Yes, please")
+    form = replies[-1].form
+    assert form is not None
+    values = {f.id: f.value for f in form.fields}
+    assert values["company"] == "Monzo" and values["role"] == "PM"
+    assert values["when"].startswith("2026-12-04")  # Tuesday 1 Dec: "friday" is the 4th
+
+
+def test_the_half_done_debrief_is_offered_back(
+    engine: Engine, clock: Clock, db: Database
+) -> None:
+    driver = _started(engine, clock, "resume")
+    driver.text("log")
+    driver.form({"company": "Monzo", "role": "Product manager", "when": "today 9am"})
+    driver.press("First round")
+    driver.form({})
+    driver.press("Yes, debrief now")
+    driver.text("not great honestly")
+    assert "Shall we switch" in _texts(driver.text("Stripe just emailed, they rejected me"))
+    driver.press("Yes, switch")
+    driver.press("One I didn't log")
+    driver.form({"company": "Stripe", "role": "Designer"})
+    driver.text("gutted")
+    driver.text("3")
+    driver.press("Stop here for today")
+    replies = driver.press("Something else")
+    assert "partway through: Interview debrief (Monzo)" in _texts(replies)
+    replies = driver.press("Carry on")
+    assert "what did they ask you?" in _texts(replies)
+    conv = _conversation(db, "resume")
+    assert (conv.flow, conv.state) == ("debrief", "asked")
+    assert conv.slots["how"] == "rough" and conv.slots["company"] == "Monzo"
+    # The news itself was never stored as a debrief answer.
+    assert "asked" not in conv.slots
+
+
+def test_forget_and_export_are_only_ever_offered(engine: Engine, clock: Clock) -> None:
+    driver = _started(engine, clock, "careful")
+    for sentence in ("erase everything about me", "can I have a copy of all my data"):
+        replies = driver.text(sentence)
+        assert "Are you sure?" not in _texts(replies) and replies[-1].file is None
+        assert replies[-1].choices, "a guess at a private flow is asked with buttons"
+        driver.press("Show me the menu")
+    assert "Are you sure?" in _texts(driver.text("forget me"))  # the exact command, as before
+
+
+def test_after_a_crisis_reply_the_next_message_is_acted_on(engine: Engine, clock: Clock) -> None:
+    driver = _started(engine, clock, "after")
+    assert "coaching bot" in _texts(driver.text("I want to die"))
+    replies = driver.text("export")
+    assert "glad you wrote again" in _texts(replies)
+    assert any(r.file for r in replies)  # the export itself, not swallowed by the note
+
+
+class CountingEncoder:
+    """The real encoder, counting the texts it is asked to encode."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.dim, self.texts = inner, inner.dim, 0
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts += len(texts)
+        return self.inner.encode(texts)
+
+
+def test_buttons_numbers_and_exact_words_never_run_the_encoder(
+    db: Database, settings, clock: Clock  # type: ignore[no-untyped-def]
+) -> None:
+    counting = CountingEncoder(shared_encoder())
+    engine = Engine(db, settings, production(), clock=clock, encoder=counting)
+    driver = _started(engine, clock, "cheap")
+    counting.texts = 0
+    driver.press("I got a rejection")
+    driver.form({"company": "Acme", "role": "Analyst"})
+    driver.press("Numb")
+    driver.text("2")
+    driver.text("Another thought")
+    driver.text("menu")
+    driver.text("3")
+    assert counting.texts == 0
+    driver.text("they finally sent me some feedback")
+    assert counting.texts == 1  # one vector per typed message, shared by every layer
+
+
+def test_without_the_model_the_bot_still_runs_on_words(
+    db: Database, settings, clock: Clock, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    from bot.understanding import encoder as encoder_module
+
+    caplog.set_level(logging.WARNING)
+    engine = Engine(
+        db, settings, production(), clock=clock,
+        encoder=lambda: encoder_module.load_encoder(Path("/nonexistent")),
+    )  # fmt: skip
+    driver = _started(engine, clock, "wordsonly")
+    replies = driver.text("so I got rejected again")
+    assert "talk through a rejection" in _texts(replies)  # the command phrase, offered
+    assert "yes, not now" not in _texts(replies)
+    assert "Sorry" not in _texts(driver.text("rejected"))
