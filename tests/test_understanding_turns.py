@@ -146,3 +146,45 @@ def test_without_the_model_the_bot_still_runs_on_words(
     assert "talk through a rejection" in _texts(replies)  # the command phrase, offered
     assert "yes, not now" not in _texts(replies)
     assert "Sorry" not in _texts(driver.text("rejected"))
+
+
+def test_rejected_from_a_named_company_picks_its_open_interview(
+    engine: Engine, clock: Clock, db: Database
+) -> None:
+    driver = _started(engine, clock, "named")
+    for company in ("Monzo", "Stripe"):
+        driver.text("log")
+        driver.form({"company": company, "role": "Designer", "when": "friday 2pm"})
+        driver.press("First round")
+        driver.form({})
+    replies = driver.text("I got rejected from Stripe today, gutted")
+    if "How are you feeling" not in _texts(replies):  # asked first: a guess, confirmed
+        replies = driver.press("Yes, please")
+    assert "How are you feeling right now?" in _texts(replies)
+    conv = _conversation(db, "named")
+    assert conv.slots["company"] == "Stripe"
+
+
+def test_words_typed_for_a_choice_are_the_evidence_of_a_theme(
+    engine: Engine, clock: Clock, db: Database
+) -> None:
+    from bot.storage.models import ThemeTag
+
+    driver = _started(engine, clock, "evidence")
+    driver.text("reflect")
+    driver.press("Well prepared")
+    for _ in range(2):
+        driver.text("skip")
+    replies = driver.text("yes, my nerves got the better of me, I froze")
+    if "I think you mean" in _texts(replies):
+        driver.text("yes")
+    for _ in range(8):
+        if "Thanks for being honest" in _texts(driver.last):
+            break
+        if driver.last[-1].choices:
+            driver.press(driver.last[-1].choices[0].label)
+        else:
+            driver.text("skip")
+    with db.transaction() as s:
+        tags = {t.theme: t.evidence for t in s.scalars(select(ThemeTag))}
+    assert "froze" in tags["nerves"] or "better of me" in tags["nerves"], tags

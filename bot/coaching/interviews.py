@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.coaching.reminder_kinds import plan_interview_reminders, stop_interview_reminders
 from bot.coaching.templates import greeting, templates
@@ -110,11 +110,27 @@ def has_interview(ctx: TurnContext) -> bool:
 @action("load_interview", provides=["company", "role", "interviewer", "stage_name"])
 def load_interview(ctx: TurnContext) -> None:
     """Fill the interview's details into slots (after a pick, or from a reminder)."""
-    interview = own_interview(ctx)
+    interview = own_interview(ctx) or _named_open_interview(ctx)
     if interview is None:
         ctx.slots.pop("interview_id", None)
         return
     _fill_slots(ctx, interview)
+
+
+def _named_open_interview(ctx: TurnContext) -> Interview | None:
+    """The one open interview at the company the person named ("rejected from Stripe"), when
+    no interview was picked yet; none if the name fits no open interview or several."""
+    if ctx.slots.get("interview_id") or not ctx.slots.get("company"):
+        return None
+    name = str(ctx.slots["company"]).strip().lower()
+    rows = ctx.session.scalars(
+        select(Interview).where(
+            Interview.user_id == ctx.user.id,
+            Interview.outcome == "pending",
+            func.lower(Interview.company) == name,
+        )
+    ).all()
+    return rows[0] if len(rows) == 1 else None
 
 
 @condition("interview_in_past")

@@ -90,11 +90,21 @@ def tag_text(ctx: TurnContext, interview_id: int | None, source: str, text: str)
 
 
 def tag_choices(ctx: TurnContext, interview_id: int | None, source: str) -> list[str]:
+    """Themes from answers to choices. An answer typed in the person's own words (kept by the
+    turn under ``_said``, by step) is the evidence, and is searched for themes itself."""
+    said = ctx.slots.get("_said") if isinstance(ctx.slots.get("_said"), dict) else {}
     found = {
-        theme: f"answered '{str(ctx.slots.get(slot)).replace('_', ' ')}'"
+        theme: (
+            f"said '{str(said[slot])[:120]}'"
+            if slot in said
+            else f"answered '{str(ctx.slots.get(slot)).replace('_', ' ')}'"
+        )
         for (slot, value), theme in CHOICE_THEMES.items()
         if ctx.slots.get(slot) == value
     }
+    for words in said.values():
+        for theme, evidence in find_themes(str(words)).items():
+            found.setdefault(theme, evidence)
     return _record(ctx, interview_id, source, found)
 
 
