@@ -188,3 +188,14 @@ def test_words_typed_for_a_choice_are_the_evidence_of_a_theme(
     with db.transaction() as s:
         tags = {t.theme: t.evidence for t in s.scalars(select(ThemeTag))}
     assert "froze" in tags["nerves"] or "better of me" in tags["nerves"], tags
+
+
+def test_the_terminal_keeps_a_prefilled_value_on_enter_or_yes() -> None:
+    from bot.conversation.messages import Field
+    from bot.platforms.terminal.convert import field_prompt, keep_or
+
+    company = Field("company", "Company", value="Monzo")
+    assert field_prompt(company) == "Company [Monzo] (Enter keeps it):"
+    assert keep_or("", company) == keep_or("yes", company) == "Monzo"
+    assert keep_or("Stripe", company) == "Stripe"
+    assert keep_or("", Field("role", "Role")) == ""

@@ -35,6 +35,7 @@ from bot.understanding.options import OptionMatcher, OptionSpec
 
 log = logging.getLogger(__name__)
 DATA_FILE = "_understanding.yaml"
+MIDFLOW_GUESS = 0.5
 EncoderSource = Encoder | Callable[[], Encoder | None] | None
 
 
@@ -108,7 +109,8 @@ def decide(
         return Decision("choose", option.name)
     if option is not None and option.level != "none":
         return Decision("confirm_choice", option.name)
-    if target and intent.level == "confirm":
+    # Mid-flow a wrong "did you mean" costs more (it interrupts), so it needs a firmer guess.
+    if target and intent.level == "confirm" and (at_home or intent.score >= MIDFLOW_GUESS):
         return Decision("guess", target)
     return Decision("none")
 

@@ -17,6 +17,7 @@ from bot.platforms.terminal.convert import (
     field_prompt,
     form_to_inbound,
     is_global_word,
+    keep_or,
     to_inbound,
     to_text,
     user_key,
@@ -98,7 +99,7 @@ class Console:
         if self._filling is not None:
             form, token, values = self._filling
             asked = form.fields[len(values)]
-            values[asked.id] = line or asked.value
+            values[asked.id] = keep_or(line, asked)
             if len(values) < len(form.fields):
                 self._ask(form.fields[len(values)])
                 return
@@ -106,7 +107,7 @@ class Console:
             inbound = form_to_inbound(self.user, values, token)
         elif self._last is not None and self._last.form is not None and not is_global_word(line):
             form = self._last.form
-            line = line or form.fields[0].value
+            line = keep_or(line, form.fields[0])
             self._filling = (form, self._last.token, {form.fields[0].id: line})
             if len(form.fields) > 1:
                 self._ask(form.fields[1])

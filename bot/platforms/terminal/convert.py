@@ -52,9 +52,19 @@ def form_prompt(form: Form) -> str:
     return field_prompt(form.fields[0])
 
 
+_KEEP = frozenset({"", "y", "yes", "ok", "okay", "yep", "yeah", "correct", "right", "keep"})
+
+
+def keep_or(line: str, fld: Field) -> str:
+    """A field's answer: Enter (or a plain "yes") keeps the value it was offered with."""
+    if fld.value and line.strip().lower().strip(".!") in _KEEP:
+        return fld.value
+    return line
+
+
 def field_prompt(fld: Field) -> str:
-    """``Company [Stripe]:`` when a value is known (Enter keeps it), else ``Company:``."""
+    """``Company [Stripe] (Enter keeps it):`` when a value is known, else ``Company:``."""
     if fld.value:
-        return f"{fld.label} [{fld.value}]:"
+        return f"{fld.label} [{fld.value}] (Enter keeps it):"
     hint = "" if fld.required else " (optional, Enter to skip)"
     return f"{fld.label}{hint}:"
