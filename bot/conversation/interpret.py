@@ -36,6 +36,8 @@ from bot.understanding.options import OptionMatcher, OptionSpec
 log = logging.getLogger(__name__)
 DATA_FILE = "_understanding.yaml"
 MIDFLOW_GUESS = 0.5
+# OptionMatcher scores a words-only match at 0.5 unless meaning agrees more strongly.
+WORDS_SCORE = 1.0
 EncoderSource = Encoder | Callable[[], Encoder | None] | None
 
 
@@ -88,21 +90,29 @@ def decide(
     """The order of reading a message that matched nothing exactly (README, "How a turn
     works"): distress, skip, the offered options, then another flow. Kept apart from the turn
     so the labelled set measures exactly what people get."""
-    if interp.distress(reading):
-        return Decision("check")
-    if can_skip:
-        return Decision("skip", spec.skip)
     at_home = flow == home
     # At the menu every option is a flow: the intents, with their examples, read it better.
     option = interp.option(reading, spec, offered) if offered and not at_home else None
     if option is not None and interp.risky(spec, str(option.name)):
         option = None  # a destructive or private step is only ever answered with its buttons
+    # An answer that plainly names an option in words ("I don't feel anything" at the feelings
+    # question) is that answer; only the words layer of the distress check applies to it.
+    worded = option is not None and option.level == "act" and option.score <= WORDS_SCORE
+    if interp.distress(reading, words_only=worded):
+        return Decision("check")
+    if can_skip:
+        return Decision("skip", spec.skip)
     if option is not None and option.level == "act" and not at_home:
         return Decision("choose", option.name)
     intent = interp.intent(reading)
     if at_home and intent.name == home and intent.level != "none":
         return Decision("home", home)
     target = intent.name if intent.name and intent.name != flow else None
+    # News that one of this step's own options leads to ("they went with someone else" when
+    # asked what the company said) is that option, not a reason to leave the step.
+    via = interp.option_leading_to(flow, spec, offered, target) if target and not at_home else None
+    if via is not None and intent.level in ("act", "confirm"):
+        return Decision("choose" if intent.level == "act" else "confirm_choice", via)
     if target and intent.level == "act":
         return Decision("start" if at_home else "switch", target)
     if option is not None and option.level == "act":
@@ -221,6 +231,8 @@ class Interpreter:
         for choice in spec.choices:
             if choice.id == choice_id and choice.to.startswith("@"):
                 return self._confirm_first(choice.to[1:])
+            if choice.id == choice_id and choice.synonyms:
+                return False  # the flow's author listed words for it: safe to take from text
         return any(
             self._confirm_first(f.name) and spec in f.states.values() for f in self.flows.values()
         )
@@ -230,8 +242,30 @@ class Interpreter:
         understand = getattr(spec, "understand", None)
         return bool(understand and understand.confirm)
 
-    def distress(self, reading: Reading) -> bool:
-        return self.distress_detector.concerned(reading.text, reading.vector)
+    def distress(self, reading: Reading, words_only: bool = False) -> bool:
+        vector = None if words_only else reading.vector
+        return self.distress_detector.concerned(reading.text, vector)
+
+    def option_leading_to(
+        self, flow: str, spec: StateSpec, offered: list[Choice], target: str
+    ) -> str | None:
+        """The one offered option whose path (through steps that ask nothing) starts
+        ``target``, e.g. outcome's "It's a no" leads to the rejection flow."""
+        states = self.flows[flow].states
+        ids = {c.id for c in offered}
+        found = []
+        for choice in spec.choices:
+            if choice.id not in ids:
+                continue
+            to, hops = choice.to, 0
+            while not to.startswith("@") and to in states and hops < 5:
+                nxt = states[to]
+                if nxt.waits or not nxt.next:
+                    break
+                to, hops = nxt.next[-1].to, hops + 1
+            if to == f"@{target}":
+                found.append(choice.id)
+        return found[0] if len(found) == 1 else None
 
     @staticmethod
     def details(text: str) -> Details:

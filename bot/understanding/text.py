@@ -57,6 +57,7 @@ _SHORTHAND = {
     "sorta": "sort of", "gonna": "going to", "wanna": "want to", "tho": "though",
 }  # fmt: skip
 MAX_UNDERSTOOD = 1000
+_BREAKS = frozenset(",;.!?")
 
 
 def normalise(text: str) -> str:
@@ -66,11 +67,14 @@ def normalise(text: str) -> str:
     but understanding never spends unbounded time on one message.
     """
     text = unicodedata.normalize("NFKC", text[:MAX_UNDERSTOOD]).lower().translate(_APOSTROPHES)
-    kept = "".join(
-        ch if unicodedata.category(ch)[0] in "LNZ" or ch in "'/-" else " " for ch in text
-    )
+    kept = "".join(" | " if ch in _BREAKS else ch if _kept(ch) else " " for ch in text)
     words = [_SHORTHAND.get(w, w) for w in kept.split()]
-    return " ".join(words)
+    # "|" marks a clause break ("not angry, just disappointed"): a negation stops there.
+    return re.sub(r"(\| )+\|?", "| ", " ".join(words)).strip(" |")
+
+
+def _kept(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LNZ" or ch in "'/-"
 
 
 def words(text: str) -> list[str]:
@@ -78,17 +82,35 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+def _flat(text: str) -> tuple[str, list[int]]:
+    """The text without clause marks, and where each kept character stood in it."""
+    kept: list[str] = []
+    where: list[int] = []
+    i = 0
+    while i < len(text):
+        if text[i] == "|":
+            i += 2 if text.startswith("| ", i) else 1
+            continue
+        kept.append(text[i])
+        where.append(i)
+        i += 1
+    return "".join(kept), where
+
+
 def contains_phrase(text: str, phrase: str) -> int:
-    """Index of ``phrase`` in ``text`` on word boundaries, or -1 (both normalised)."""
-    if not phrase:
+    """Index of ``phrase`` in ``text`` on word boundaries, or -1 (both normalised). Clause
+    marks are ignored here ("yes, that's right" contains "yes that's right")."""
+    flat_phrase = _flat(phrase)[0].strip()
+    if not flat_phrase:
         return -1
-    match = re.search(rf"(?<![a-z0-9']){re.escape(phrase)}(?![a-z0-9])", text)
-    return match.start() if match else -1
+    flat, where = _flat(text)
+    match = re.search(rf"(?<![a-z0-9']){re.escape(flat_phrase)}(?![a-z0-9])", flat)
+    return where[match.start()] if match else -1
 
 
 def negated_at(text: str, index: int, window: int = 3) -> bool:
     """True when one of the few words before ``index`` negates what starts there."""
-    before = words(text[:index])[-window:]
+    before = words(text[:index].rsplit("|", 1)[-1])[-window:]
     return any(w in NEGATORS for w in before)
 
 
