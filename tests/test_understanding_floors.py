@@ -47,7 +47,7 @@ def test_forget_and_export_are_never_started_on_a_guess(built) -> None:  # type:
 
 def test_free_text_answers_to_choices(built) -> None:  # type: ignore[no-untyped-def]
     score = u.choices(*built, "measure")
-    assert score.rate() >= 0.72, "\n".join(score.misses)
+    assert score.rate() >= 0.76, "\n".join(score.misses)
     assert score.rate(score.acted_wrong) <= 0.03, "\n".join(score.misses)
 
 
@@ -55,7 +55,7 @@ def test_crisis_layers(built) -> None:  # type: ignore[no-untyped-def]
     interp, _ = built
     groups = u.crisis(interp, "measure")
     assert groups["must_catch"].rate() == 1.0, groups["must_catch"].misses
-    assert groups["wider"].rate() >= 0.78, groups["wider"].misses
+    assert groups["wider"].rate() >= 0.88, groups["wider"].misses
     negatives = groups["hard_negative"]
     assert negatives.outcomes["crisis"] / negatives.n <= 0.03, negatives.misses
 
