@@ -85,6 +85,12 @@ def flows_check(ctx: click.Context, directory: Path | None) -> None:
     if not folder.is_dir():
         raise click.ClickException(f"no such folder: {folder}")
     flows_, _messages, problems = load_checked(folder, behaviour())
+    if not errors(problems):
+        from bot.conversation.interpret import close_examples, shared_encoder
+
+        encoder = shared_encoder()  # None without the model package: the check is skipped
+        if encoder is not None:
+            problems += close_examples(flows_, encoder)
     for problem in problems:
         click.echo(str(problem), err=True)
     if errors(problems):

@@ -199,3 +199,19 @@ def test_the_terminal_keeps_a_prefilled_value_on_enter_or_yes() -> None:
     assert keep_or("", company) == keep_or("yes", company) == "Monzo"
     assert keep_or("Stripe", company) == "Stripe"
     assert keep_or("", Field("role", "Role")) == ""
+
+
+def test_flows_check_warns_about_examples_of_two_flows_that_mean_the_same() -> None:
+    from bot.conversation.flow_loader import load_flows
+    from bot.conversation.interpret import close_examples
+
+    flows, _ = load_flows(Path(__file__).resolve().parent.parent / "flows")
+    assert close_examples(flows, shared_encoder()) == []  # the shipped flows are told apart
+    clash = flows["plan"].model_copy(
+        update={"understand": flows["plan"].understand.model_copy(
+            update={"examples": ("they have offered me the position",)}
+        )}
+    )  # fmt: skip
+    warnings = close_examples({**flows, "plan": clash}, shared_encoder())
+    assert warnings and all(w.level == "warning" and w.file == "plan.yaml" for w in warnings)
+    assert any("outcome" in w.message for w in warnings)

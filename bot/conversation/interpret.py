@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bot.conversation.flow_spec import FlowSpec, StateSpec
+from bot.conversation.flow_spec import FlowSpec, Problem, StateSpec
 from bot.conversation.messages import Choice
 from bot.understanding.dates import find_when
 from bot.understanding.details import Details, details_in
@@ -123,6 +123,26 @@ def decide(
     if target and intent.level == "confirm" and (at_home or intent.score >= MIDFLOW_GUESS):
         return Decision("guess", target)
     return Decision("none")
+
+
+def close_examples(
+    flows: dict[str, FlowSpec], encoder: Encoder, threshold: float = 0.9
+) -> list[Problem]:
+    """Warnings for examples of two different flows that mean nearly the same: the router
+    cannot tell those flows apart on such a message, so one of them should be reworded."""
+    pairs = [(i.name, e) for i in intents_of(flows.values()) for e in i.examples]
+    if not pairs:
+        return []
+    vectors = encoder.encode([e for _, e in pairs])
+    sims = vectors @ vectors.T
+    out: list[Problem] = []
+    for a in range(len(pairs)):
+        for b in range(a + 1, len(pairs)):
+            (fa, ea), (fb, eb) = pairs[a], pairs[b]
+            if fa != fb and sims[a, b] >= threshold:
+                message = f"example {ea!r} means nearly the same as {fb}'s {eb!r}"
+                out.append(Problem(flows[fa].file, None, message, "warning"))
+    return out
 
 
 def load_understanding_data(flows_dir: Path) -> dict[str, list[str]]:
