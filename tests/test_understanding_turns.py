@@ -213,5 +213,5 @@ def test_flows_check_warns_about_examples_of_two_flows_that_mean_the_same() -> N
         )}
     )  # fmt: skip
     warnings = close_examples({**flows, "plan": clash}, shared_encoder())
-    assert warnings and all(w.level == "warning" and w.file == "plan.yaml" for w in warnings)
-    assert any("outcome" in w.message for w in warnings)
+    assert warnings and all(w.level == "warning" for w in warnings)
+    assert any("plan" in w.message or w.file == "plan.yaml" for w in warnings)
