@@ -96,3 +96,12 @@ def test_subcommands_come_from_the_flows_commands(engine: Engine) -> None:
     for sub, text in described.items():
         assert re.fullmatch(r"[a-z0-9_-]{1,32}", sub), sub  # Discord's rule for command names
         assert 1 <= len(text) <= render.OPTION_LIMIT
+
+
+def test_a_value_the_bot_already_knows_starts_in_the_modal_field() -> None:
+    """Details from a sentence open the modal filled in, for the person to confirm or change."""
+    form = Form("f", "T", (Field("company", "Company", value="Stripe"), Field("role", "Role")))
+    modal = render.to_modal(form, "t", 0)
+    inputs = {c.custom_id: c for c in modal.walk_children() if hasattr(c, "default")}
+    assert inputs["company"].default == "Stripe"
+    assert not inputs["role"].default

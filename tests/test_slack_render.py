@@ -147,3 +147,11 @@ def test_home_view_lists_the_summary_and_offers_continue() -> None:
     assert view["blocks"][-1]["elements"][0]["action_id"] == render.HOME_CONTINUE_ACTION
     idle = json.dumps(render.to_home_view(Summary(known=False), CHROME))
     assert "[home_idle]" in idle
+
+
+def test_a_value_the_bot_already_knows_starts_in_the_field() -> None:
+    """Details from a sentence ("rejected from Stripe") open the modal filled in, to confirm."""
+    form = Form("f", "T", (Field("company", "Company", value="Stripe"), Field("role", "Role")))
+    blocks = {b["block_id"]: b["element"] for b in render.to_modal(form, "t", "D1", None)["blocks"]}
+    assert blocks["company"]["initial_value"] == "Stripe"
+    assert "initial_value" not in blocks["role"]
