@@ -38,6 +38,22 @@ from bot.conversation.words import GLOBAL_WORDS
 
 REQUIRED_FLOWS = (HOME_FLOW, ENTRY_FLOW)
 MESSAGES_FILE = "_messages.yaml"
+# The words chat adapters put around the coaching (a form button, DM notes, an App Home view).
+# One list, so an adapter checks for the same keys ``flows check`` requires.
+CHAT_CHROME = (
+    "open_form",
+    "moved_to_dm",
+    "dm_blocked",
+    "home_title",
+    "home_step",
+    "home_paused",
+    "home_idle",
+    "home_interviews",
+    "home_plan",
+    "home_reminders",
+    "home_none",
+    "home_continue",
+)
 # What the core and the adapters say outside any step. Behaviour modules add the keys they read
 # (``Registry.uses_messages``); any other key in the file is reported as unused.
 REQUIRED_MESSAGES = (
@@ -58,9 +74,7 @@ REQUIRED_MESSAGES = (
     "error",
     "moved",
     "form_errors",
-    "open_form",
-    "moved_to_dm",
-    "dm_blocked",
+    *CHAT_CHROME,
     "console_other_scheduler",
     # understanding: "did you mean", switching flows and back, the gentle safety check
     "did_you_mean",
@@ -97,16 +111,6 @@ REQUIRED_MESSAGES = (
     # the terminal
     "console_hello",
     "console_bye",
-    # Slack's App Home
-    "home_title",
-    "home_step",
-    "home_paused",
-    "home_idle",
-    "home_interviews",
-    "home_plan",
-    "home_reminders",
-    "home_none",
-    "home_continue",
 )
 
 

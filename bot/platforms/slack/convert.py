@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.coaching.summary import Summary
+from bot.conversation.flow_check import CHAT_CHROME
 from bot.conversation.messages import Choice, Field, Form, Inbound, Reply, UserKey
 
 PLATFORM = "slack"
@@ -32,20 +33,7 @@ ACTIONS_BLOCK = "rebound_actions"
 INPUT_ACTION = "value"
 
 # Chrome the adapter needs from engine.messages (checked when the app is built).
-CHROME_KEYS = (
-    "open_form",
-    "moved_to_dm",
-    "dm_blocked",
-    "home_title",
-    "home_step",
-    "home_paused",
-    "home_idle",
-    "home_interviews",
-    "home_plan",
-    "home_reminders",
-    "home_none",
-    "home_continue",
-)
+CHROME_KEYS = CHAT_CHROME
 
 # Slack's limits (https://api.slack.com/reference/block-kit).
 MAX_BUTTONS = 5  # more choices than this become one select menu
