@@ -181,6 +181,13 @@ class Interpreter:
     ) -> None:
         self.flows = flows
         self.data = data
+        # The steps of flows that must never start on a guess (by identity: looked up per turn).
+        self._confirm_first_states = {
+            id(state)
+            for flow in flows.values()
+            if self._confirm_first_of(flow)
+            for state in flow.states.values()
+        }
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self.encoder: Encoder | None = None
@@ -253,12 +260,13 @@ class Interpreter:
                 return self._confirm_first(choice.to[1:])
             if choice.id == choice_id and choice.synonyms:
                 return False  # the flow's author listed words for it: safe to take from text
-        return any(
-            self._confirm_first(f.name) and spec in f.states.values() for f in self.flows.values()
-        )
+        return id(spec) in self._confirm_first_states
 
     def _confirm_first(self, flow: str) -> bool:
-        spec = self.flows.get(flow)
+        return self._confirm_first_of(self.flows.get(flow))
+
+    @staticmethod
+    def _confirm_first_of(spec: FlowSpec | None) -> bool:
         understand = getattr(spec, "understand", None)
         return bool(understand and understand.confirm)
 
