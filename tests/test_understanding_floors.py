@@ -1,9 +1,9 @@
 """Accuracy floors on the labelled set's measure split (tests/data/understanding).
 
 The numbers come from benchmarks/understanding.py, which runs the same ``decide`` the turn
-runs. The floors sit just under what the current encoder + words reach, so a change that makes
-understanding worse fails here; they are below issue 13's targets where those are not met yet
-(benchmarks/README.md has both). Safety floors are absolute: every must-catch phrase reaches
+runs. The floors are issue 13's targets, which the encoder + words now reach (benchmarks/README.md
+has the figures), so a change that makes understanding worse than promised fails here.
+Safety floors are absolute: every must-catch phrase reaches
 the crisis reply or the gentle check, and no hard negative gets the full crisis reply.
 """
 
@@ -24,8 +24,8 @@ def built() -> tuple[Interpreter, dict]:  # type: ignore[type-arg]
 
 def test_intents_at_the_menu(built) -> None:  # type: ignore[no-untyped-def]
     score = u.intents(*built, "measure")
-    assert score.rate() >= 0.75, "\n".join(score.misses)
-    assert score.rate(score.acted_wrong) <= 0.05, "\n".join(score.misses)
+    assert score.rate() >= 0.90, "\n".join(score.misses)
+    assert score.rate(score.acted_wrong) <= 0.02, "\n".join(score.misses)
 
 
 def test_forget_and_export_are_never_started_on_a_guess(built) -> None:  # type: ignore[no-untyped-def]
@@ -47,15 +47,15 @@ def test_forget_and_export_are_never_started_on_a_guess(built) -> None:  # type:
 
 def test_free_text_answers_to_choices(built) -> None:  # type: ignore[no-untyped-def]
     score = u.choices(*built, "measure")
-    assert score.rate() >= 0.76, "\n".join(score.misses)
-    assert score.rate(score.acted_wrong) <= 0.03, "\n".join(score.misses)
+    assert score.rate() >= 0.85, "\n".join(score.misses)
+    assert score.rate(score.acted_wrong) <= 0.02, "\n".join(score.misses)
 
 
 def test_crisis_layers(built) -> None:  # type: ignore[no-untyped-def]
     interp, _ = built
     groups = u.crisis(interp, "measure")
     assert groups["must_catch"].rate() == 1.0, groups["must_catch"].misses
-    assert groups["wider"].rate() >= 0.88, groups["wider"].misses
+    assert groups["wider"].rate() >= 0.95, groups["wider"].misses
     negatives = groups["hard_negative"]
     assert negatives.outcomes["crisis"] / negatives.n <= 0.03, negatives.misses
 

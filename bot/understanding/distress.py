@@ -19,12 +19,15 @@ import numpy as np
 from bot.understanding.encoder import Encoder
 from bot.understanding.intents import train_softmax
 from bot.understanding.text import find_unnegated, normalise
+from bot.understanding.wordbag import bag
 
 
 @dataclass(frozen=True)
 class DistressThresholds:
     # The classifier's probability that a message is distress (tuned on the tune split).
     probability: float = 0.5
+    # Hashed words beside the embedding, as in the intent classifier (wordbag.py).
+    words_weight: float = 0.7
 
 
 class DistressDetector:
@@ -45,16 +48,21 @@ class DistressDetector:
         self._model: tuple[np.ndarray, np.ndarray] | None = None
         negatives = [*safe, *everyday]
         if encoder is not None and anchors and negatives:
-            x = encoder.encode([*anchors, *negatives])
+            texts = [*anchors, *negatives]
+            x = self._features(texts, encoder.encode(texts))
             y = np.array([1] * len(anchors) + [0] * len(negatives))
             self._model = train_softmax(x, y, 2)
 
-    def probability(self, vector: np.ndarray | None) -> float:
+    def _features(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        return np.hstack([vectors, self.t.words_weight * bag(texts)])
+
+    def probability(self, vector: np.ndarray | None, text: str = "") -> float:
         """How likely the message is distress, by meaning (0 without the encoder)."""
         if vector is None or self._model is None:
             return 0.0
         weights, bias = self._model
-        z = (vector @ weights) * 10.0 + bias
+        x = self._features([text], vector.reshape(1, -1))[0]
+        z = (x @ weights) * 10.0 + bias
         p = np.exp(z - z.max())
         return float(p[1] / p.sum())
 
@@ -64,4 +72,4 @@ class DistressDetector:
         # know how much more of this I can take" is not made safe by its "don't".
         if any(find_unnegated(norm, p, window=1) for p in self.phrases):
             return True
-        return self.probability(vector) >= self.t.probability
+        return self.probability(vector, text) >= self.t.probability

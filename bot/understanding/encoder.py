@@ -223,14 +223,21 @@ class MiniLMEncoder:
     dim = DIM
 
     def __init__(self, tokenizer: Any, weights: Mapping[str, np.ndarray], *,
-                 cache_size: int = CACHE_ENTRIES) -> None:  # fmt: skip
-        """Takes a ``tokenizers.Tokenizer`` and the safetensors tensors; use :meth:`from_dir`."""
+                 cache_size: int = CACHE_ENTRIES, release: bool = False) -> None:  # fmt: skip
+        """Takes a ``tokenizers.Tokenizer`` and the safetensors tensors; use :meth:`from_dir`.
+
+        With ``release`` (``from_dir`` passes its own dict) the dict is emptied as it is read:
+        each source tensor is let go as soon as its fused copy exists, so the unfused and fused
+        weights are never all held at once."""
         tokenizer.no_padding()  # tokenizer.json pads every text to 128; we pad per batch
         tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self._tokenizer = tokenizer
 
+        take = weights.pop if release and isinstance(weights, dict) else weights.__getitem__
+        names = list(weights)
+
         def get(name: str) -> np.ndarray:
-            return np.ascontiguousarray(weights[name], dtype=np.float32)
+            return np.ascontiguousarray(take(name), dtype=np.float32)
 
         def norm(prefix: str) -> tuple[np.ndarray, np.ndarray]:
             return get(prefix + ".LayerNorm.weight"), get(prefix + ".LayerNorm.bias")
@@ -242,7 +249,7 @@ class MiniLMEncoder:
         self._emb_norm = norm("embeddings")
         scale = np.float32(1 / math.sqrt(_HEAD_DIM))
         self._layers = []
-        for i in range(sum(1 for k in weights if k.endswith(".attention.self.query.weight"))):
+        for i in range(sum(1 for k in names if k.endswith(".attention.self.query.weight"))):
             p = f"encoder.layer.{i}."
             att = p + "attention.self."
             self._layers.append(_Layer(
@@ -282,7 +289,7 @@ class MiniLMEncoder:
             raise ModelUnavailable(f"{weights_file} does not have the pinned sha256: refused")
         # load_file over safe_open: 0.1 s faster here, and the peak is the same (~225 MB).
         return cls(Tokenizer.from_file(str(tokenizer_file)), load_file(str(weights_file)),
-                   cache_size=cache_size)  # fmt: skip
+                   cache_size=cache_size, release=True)  # fmt: skip
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One unit float32 row per text. Short texts seen before come from an LRU cache; the
