@@ -63,6 +63,9 @@ SENTENCES = [
 ]
 
 
+CUT_TOKENS = 64
+
+
 def messages(count: int = 500, seed: int = 13) -> list[str]:
     """Deterministic, varied messages shaped like DMs: mostly short, a few paragraphs."""
     rng = random.Random(seed)
@@ -84,11 +87,14 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-def per_message(count: int) -> dict[str, float]:
-    """Each message encoded alone, cache off, after a warm-up."""
-    from bot.understanding.encoder import MiniLMEncoder, package_model_dir
+def per_message(count: int, max_tokens: int | None = None) -> dict[str, float]:
+    """Each message encoded alone, cache off, after a warm-up; read whole (up to the model's
+    128 tokens, as the bot reads it) unless ``max_tokens`` cuts it shorter."""
+    from bot.understanding.encoder import MAX_TOKENS, MiniLMEncoder, package_model_dir
 
-    encoder = MiniLMEncoder.from_dir(package_model_dir(), cache_size=0)
+    encoder = MiniLMEncoder.from_dir(
+        package_model_dir(), cache_size=0, max_tokens=max_tokens or MAX_TOKENS
+    )
     texts = messages(count)
     for text in texts[:20]:
         encoder.encode([text])
@@ -194,6 +200,8 @@ def cold_start(runs: int) -> dict[str, Any]:
 def bench(quick: bool = False) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
     """Rows for benchmarks.run's table, and the raw numbers."""
     speed = per_message(200 if quick else 500)
+    # What reading only a message's opening would buy (the bot does not: see README).
+    cut = per_message(200 if quick else 500, max_tokens=CUT_TOKENS)
     start = cold_start(3 if quick else 7)
     n = speed["messages"]
     rows = [
@@ -201,8 +209,8 @@ def bench(quick: bool = False) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
          f"{speed['p50_ms']:.2f} ms", f"{speed['tokenizer_p50_ms']:.3f} ms tokenizer alone",
          None),
         (f"encoder p99 per message ({n} messages, cache off)", "≤ 15 ms",
-         f"{speed['p99_ms']:.2f} ms", f"{speed['tokenizer_p99_ms']:.3f} ms tokenizer alone",
-         None),
+         f"{speed['p99_ms']:.2f} ms",
+         f"{cut['p99_ms']:.2f} ms if only the first {CUT_TOKENS} tokens were read", None),
         ("encoder CPU time per message p50 / p99", "",
          f"{speed['cpu_p50_ms']:.2f} / {speed['cpu_p99_ms']:.2f} ms",
          f"load average {speed['load_average']:.1f} on {os.cpu_count()} cores", None),
@@ -218,7 +226,7 @@ def bench(quick: bool = False) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
          f"{start['rss_mb']:.0f} MB (peak {start['peak_rss_mb']:.0f})",
          f"{start['rss_without_model_mb']:.0f} MB without the model", None),
     ]  # fmt: skip
-    return rows, {"per_message": speed, "cold_start": start}
+    return rows, {"per_message": speed, "per_message_cut": cut, "cold_start": start}
 
 
 if __name__ == "__main__":

@@ -223,14 +223,15 @@ class MiniLMEncoder:
     dim = DIM
 
     def __init__(self, tokenizer: Any, weights: Mapping[str, np.ndarray], *,
-                 cache_size: int = CACHE_ENTRIES, release: bool = False) -> None:  # fmt: skip
+                 cache_size: int = CACHE_ENTRIES, release: bool = False,
+                 max_tokens: int = MAX_TOKENS) -> None:  # fmt: skip
         """Takes a ``tokenizers.Tokenizer`` and the safetensors tensors; use :meth:`from_dir`.
 
         With ``release`` (``from_dir`` passes its own dict) the dict is emptied as it is read:
         each source tensor is let go as soon as its fused copy exists, so the unfused and fused
         weights are never all held at once."""
         tokenizer.no_padding()  # tokenizer.json pads every text to 128; we pad per batch
-        tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        tokenizer.enable_truncation(max_length=min(max_tokens, MAX_TOKENS))
         self._tokenizer = tokenizer
 
         take = weights.pop if release and isinstance(weights, dict) else weights.__getitem__
@@ -273,7 +274,8 @@ class MiniLMEncoder:
 
     @classmethod
     def from_dir(cls, model_dir: Path, *, verified_cache: Path | None = None,
-                 cache_size: int = CACHE_ENTRIES) -> MiniLMEncoder:  # fmt: skip
+                 cache_size: int = CACHE_ENTRIES,
+                 max_tokens: int = MAX_TOKENS) -> MiniLMEncoder:  # fmt: skip
         """Load from a directory holding model.safetensors and tokenizer.json, refusing weights
         whose sha256 is not the pinned one (raises :class:`ModelUnavailable`)."""
         weights_file = model_dir / "model.safetensors"
@@ -289,7 +291,7 @@ class MiniLMEncoder:
             raise ModelUnavailable(f"{weights_file} does not have the pinned sha256: refused")
         # load_file over safe_open: 0.1 s faster here, and the peak is the same (~225 MB).
         return cls(Tokenizer.from_file(str(tokenizer_file)), load_file(str(weights_file)),
-                   cache_size=cache_size, release=True)  # fmt: skip
+                   cache_size=cache_size, release=True, max_tokens=max_tokens)  # fmt: skip
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One unit float32 row per text. Short texts seen before come from an LRU cache; the
