@@ -84,6 +84,10 @@ class Engine:
 
     def handle(self, inbound: Inbound) -> list[Reply]:
         """Answer one thing the person did. Never raises for anything the person sends."""
+        if inbound.text:
+            # Typed text may need the encoder, which loads in the background at start-up:
+            # wait for it here, before the person's row is locked, not inside the turn.
+            self.interpreter.wait()
         return self._in_turn(inbound, lambda turn: turn.run())
 
     def resume(self, user: UserKey) -> list[Reply]:

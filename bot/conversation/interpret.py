@@ -211,6 +211,14 @@ class Interpreter:
             self._ready.set()
 
     def _build(self, encoder: Encoder | None) -> None:
+        preload = getattr(encoder, "preload", None)
+        if preload is not None:  # the real encoder: examples read back from the last start
+            intents = intents_of(self.flows.values())
+            anchors = ("small_talk", "distress", "not_distress")
+            preload([
+                *(t for i in intents for t in (*i.examples, *i.commands, i.label)),
+                *(t for name in anchors for t in self.data.get(name, ())),
+            ])  # fmt: skip
         router = IntentRouter(
             intents_of(self.flows.values()), encoder, small_talk=self.data.get("small_talk", ())
         )

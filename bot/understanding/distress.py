@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.understanding.encoder import Encoder
-from bot.understanding.intents import train_softmax
+from bot.understanding.intents import remembered_softmax
 from bot.understanding.text import find_unnegated, normalise
 from bot.understanding.wordbag import bag
 
@@ -51,7 +51,7 @@ class DistressDetector:
             texts = [*anchors, *negatives]
             x = self._features(texts, encoder.encode(texts))
             y = np.array([1] * len(anchors) + [0] * len(negatives))
-            self._model = train_softmax(x, y, 2)
+            self._model = remembered_softmax(x, y, 2)
 
     def _features(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         return np.hstack([vectors, self.t.words_weight * bag(texts)])

@@ -29,6 +29,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.understanding.store import digest, directory, remembered
+
 try:
     import numpy as np
 except ImportError:  # a declared dependency (matplotlib needs it too); the bot runs without it
@@ -175,8 +177,7 @@ def sha256_verified(path: Path, expected: str, cache_file: Path | None) -> bool:
 
 def default_verified_cache() -> Path:
     """Where verified weight hashes are remembered: $XDG_CACHE_HOME/rebound, else ~/.cache."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rebound" / "verified-weights.json"
+    return directory() / "verified-weights.json"
 
 
 def _read_verified(cache_file: Path | None) -> dict[str, Any]:
@@ -319,6 +320,24 @@ class MiniLMEncoder:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return out
+
+    def preload(self, texts: Sequence[str], store: Path | None = None) -> None:
+        """Put many texts' vectors in the cache, read back from the last start when the same
+        texts were encoded then (see store.py): the flows' examples and anchors take seconds
+        to encode and change only when the flows do."""
+        unique = list(dict.fromkeys(t for t in texts if len(t) <= CACHE_MAX_CHARS))
+        if not unique:
+            return
+        key = digest([MODEL_SHA256, *unique])
+        vectors = remembered("vectors", key, lambda: {"v": self.encode(unique)}, store)["v"]
+        if vectors.shape != (len(unique), DIM):
+            vectors = self.encode(unique)
+        with self._lock:
+            for text, vector in zip(unique, vectors, strict=True):
+                self._cache[text] = vector
+                self._cache.move_to_end(text)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
 
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         # One text at a time through the tokenizer: encode_batch would start its Rust thread

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from bot.understanding.encoder import Encoder
+from bot.understanding.store import digest, remembered
 from bot.understanding.text import find_unnegated, normalise
 from bot.understanding.wordbag import bag
 
@@ -73,6 +74,22 @@ def train_softmax(
     return weights, bias
 
 
+def remembered_softmax(
+    x: np.ndarray, y: np.ndarray, classes: int, steps: int = 300, scale: float = 10.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`train_softmax`, read back from the last start when trained on the same arrays
+    (store.py): ~1 s per start on this machine, ten times that when it is busy."""
+    key = digest([np.ascontiguousarray(x).tobytes(), np.asarray(y).tobytes(),
+                  f"{classes} {steps} {scale}"])  # fmt: skip
+
+    def make() -> dict[str, np.ndarray]:
+        weights, bias = train_softmax(x, y, classes, steps, scale)
+        return {"weights": weights, "bias": bias}
+
+    model = remembered("softmax", key, make)
+    return model["weights"], model["bias"]
+
+
 @dataclass(frozen=True)
 class Guess:
     name: str | None
@@ -110,7 +127,7 @@ class IntentRouter:
             index = {name: i for i, name in enumerate(self._classes)}
             labels = np.array([index[n] for n in self._names])
             x = self._features(texts, self._matrix)
-            self._weights, self._bias = train_softmax(x, labels, len(self._classes))
+            self._weights, self._bias = remembered_softmax(x, labels, len(self._classes))
         self._commands = {
             i.name: sorted((normalise(c) for c in i.commands if len(c.split()) >= 2), key=len)
             for i in intents
