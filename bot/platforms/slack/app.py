@@ -128,7 +128,7 @@ class SlackAdapter:
         if user is None:
             return
         inbound = render.message_to_inbound(user, event.get("text") or "", _event_id(args))
-        await self._turn(args.client, await self._dm(args.client, user), inbound)
+        await self._turn_in_dm(args.client, inbound)  # their own DM, not the event's channel
 
     async def on_mention(self, args: AsyncArgs) -> None:
         event = args.event or {}
