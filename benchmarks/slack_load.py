@@ -109,7 +109,7 @@ def _run(rate: int, seconds: int) -> tuple[list[tuple[Any, ...]], dict[str, Any]
     from bot.platforms.slack.app import build_app, http_app
     from bot.platforms.slack.cli import http_server
     from bot.storage.db import open_database
-    from tests.fakes.slack_driver import SlackHarness, slack_settings
+    from tests.fakes.slack_driver import SECRET, SlackHarness, slack_settings
 
     count = rate * seconds
     folder = Path(tempfile.mkdtemp())
@@ -138,7 +138,7 @@ def _run(rate: int, seconds: int) -> tuple[list[tuple[Any, ...]], dict[str, Any]
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = http_server(http_app(app), "127.0.0.1", port)
+    server = http_server(http_app(app, SECRET), "127.0.0.1", port)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     while not server.started:

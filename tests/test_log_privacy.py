@@ -85,7 +85,7 @@ def test_slack_http_bad_signature_and_sends(engine: Engine, logs: io.StringIO) -
     finally:
         harness.close()
     output = logs.getvalue()
-    assert "Invalid request signature" in output and "chat.postMessage" in output
+    assert "refused a Slack request" in output and "chat.postMessage" in output
     assert SENTINEL not in output
     assert BOT_TOKEN not in output
 

@@ -217,3 +217,29 @@ def test_housekeeping_prunes_day_old_events_and_expired_files(
     os.utime(old, (time.time() - 25 * 3600,) * 2)
     assert prune_files(settings) == 1
     assert _files(Path(settings.data_dir)) == [fresh]
+
+
+def test_a_scheduler_process_prunes_processed_events_with_no_turn_taken(
+    engine: Engine, clock: Clock, db: Database, settings: Settings
+) -> None:
+    """Issue 14 item 19: the scheduler is the one long-lived process every deployment has; its
+    polls run the same housekeeping as turns do, so events past the retry window go even when
+    nobody is talking (a quiet night, or web workers that were scaled to zero)."""
+    from bot.reminders.scheduler import ReminderScheduler
+
+    driver = EngineDriver(engine, UserKey("slack", "T1", "U1"), clock)
+    driver.text("hi")
+    driver.text("help")
+    clock.advance(hours=23)
+    driver.text("start over")  # recent: within the window, kept
+    engine._next_housekeeping = float("inf")  # turns in this process have stopped tidying
+    clock.advance(hours=2)
+    scheduler_engine = Engine(db, settings, engine.registry, clock=clock)  # another process
+    scheduler = ReminderScheduler(scheduler_engine, {})
+    scheduler.start()
+    try:
+        with db.transaction() as s:
+            keys = s.execute(select(ProcessedEvent.key)).scalars().all()
+    finally:
+        scheduler.stop()
+    assert keys == ["slack:T1:U1-3"]

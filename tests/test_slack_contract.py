@@ -99,11 +99,11 @@ def test_form_opens_as_modal_shows_field_errors_then_continues(
     fill_in = sam.fake.named("chat.postMessage")[-1].args["blocks"][-1]["elements"][-1]
     assert fill_in["text"]["text"] == engine.messages["open_form"]
     posted_before = len(sam.fake.named("chat.postMessage"))
-    errors = sam.form({"company": "Acme", "role": "Analyst", "when": "the day after never"})
-    assert set(errors[0].errors) == {"when"}
+    errors = sam.form({"company": "", "role": "Analyst", "when": "today 9am"})
+    assert set(errors[0].errors) == {"company"}
     assert len(sam.fake.named("chat.postMessage")) == posted_before  # errors stay in the modal
     opened = sam.fake.named("views.open")[-1].json("view")
-    assert [b["block_id"] for b in opened["blocks"]] == ["company", "role", "when"]
+    assert [b["block_id"] for b in opened["blocks"]] == ["company", "role", "when", "when__time"]
     assert sam.fake.named("views.open")[-1].args["trigger_id"].startswith("trig.")
     replies = sam.form({"company": "Acme", "role": "Analyst", "when": "today 9am"})
     assert "Which stage is it?" in " ".join(r.text for r in replies)
@@ -188,9 +188,10 @@ def test_slash_command_in_the_dm_just_answers_there(slack: SlackHarness) -> None
 def test_blocked_dm_says_so_ephemerally(slack: SlackHarness, engine: Engine) -> None:
     slack.fake.fail_next("conversations.open", "cannot_dm_bot")
     slack.send_command("help", "U4", "C0GENERAL")
-    assert [n.args["text"] for n in slack.fake.named("response_url")] == [
-        engine.messages["dm_blocked"]
-    ]
+    # Slack's words (issue 14 item 7): Slack has workspaces and apps, not servers.
+    notes = [n.args["text"] for n in slack.fake.named("response_url")]
+    assert notes == [engine.messages["slack_dm_blocked"]]
+    assert "server" not in notes[0].lower() and "workspace" in notes[0].lower()
     assert not slack.fake.named("chat.postMessage")
     assert counts(engine) == (0, 0)  # no turn was taken that the person could not see
 

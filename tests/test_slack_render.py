@@ -73,23 +73,25 @@ def test_modal_has_one_input_per_field_with_the_right_element() -> None:
             Field("stage", "Stage", kind="choice", options=(Choice("one", "One"),)),
         ),
     )
-    view = render.to_modal(form, "f.s.9", "D1", "123.4")
+    view = render.to_modal(form, "f.s.9", "D1", "123.4", owner="U1")
     assert len(view["title"]["text"]) <= 24
     kinds = {b["block_id"]: (b["element"]["type"], b["optional"]) for b in view["blocks"]}
     assert kinds == {
         "name": ("plain_text_input", False),
         "notes": ("plain_text_input", True),
-        "when": ("plain_text_input", False),  # free text: "friday 2pm" is read by the engine
+        "when": ("datepicker", False),  # a date and time: Slack's two pickers
+        "when__time": ("timepicker", False),
         "score": ("number_input", False),
         "stage": ("static_select", False),
     }
     assert view["blocks"][0]["element"]["max_length"] == 40
-    assert json.loads(view["private_metadata"]) == {"t": "f.s.9", "c": "D1", "m": "123.4"}
+    meta = json.loads(view["private_metadata"])
+    assert meta == {"t": "f.s.9", "u": "U1", "c": "D1", "m": "123.4"}
 
 
 def test_submitted_modal_reads_back_into_a_form_inbound() -> None:
     view = {
-        "private_metadata": json.dumps({"t": "f.s.9", "c": "D1", "m": "1.2"}),
+        "private_metadata": json.dumps({"t": "f.s.9", "u": "U1", "c": "D1", "m": "1.2"}),
         "state": {
             "values": {
                 "name": {"value": {"type": "plain_text_input", "value": "Acme"}},
@@ -116,7 +118,7 @@ def test_garbage_button_values_decode_to_no_choice(value: str) -> None:
 
 
 def test_choice_inbound_from_button_and_menu() -> None:
-    value = render.encode_value("t.s.1", "red")
+    value = render.encode_value("t.s.1", "red", "U1")
     button = {"type": "button", "value": value, "text": {"text": "Red"}}
     menu = {"type": "static_select", "selected_option": {"value": value, "text": {"text": "Red"}}}
     for action in (button, menu):

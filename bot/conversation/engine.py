@@ -247,15 +247,16 @@ class Engine:
         return [Reply(text=self.messages["error"])]
 
     def _committed(self, turn: Any, replies: list[Reply]) -> list[Reply]:
-        self._housekeep()
+        self.housekeep()
         return self._after_commit(turn.ctx.after_commit, replies)
 
-    def _housekeep(self) -> None:
-        """Prune old processed events and expired personal files, at most every few minutes.
+    def housekeep(self) -> None:
+        """Prune processed events past the platforms' retry window (``EVENTS_KEEP``) and expired
+        personal files, at most every ``HOUSEKEEPING_EVERY_SECONDS`` per process.
 
-        Done here, after a commit, rather than in the scheduler: every deployment answers turns
-        (the scheduler can be turned off or run elsewhere), and outside the turn's transaction
-        so that no person's turn ever waits on it. One thread per process at a time.
+        Called after every committed turn (outside its transaction, so no person's turn ever
+        waits on it) and by the reminder scheduler on each poll, so a deployment whose turns
+        stop still tidies up. One thread per process at a time; never raises.
         """
         now = time.monotonic()
         if now < self._next_housekeeping or not self._housekeeping.acquire(blocking=False):

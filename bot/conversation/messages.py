@@ -96,6 +96,9 @@ class Form:
     title: str
     fields: tuple[Field, ...]
     submit_label: str = "Save"
+    # The person's time zone (IANA name), so a platform's time picker can show and read times
+    # in the zone the engine reads them in; "" when unknown.
+    zone: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,9 @@ class Reply:
     errors: dict[str, str] = field(default_factory=dict)
     # A file to hand over with the message (the JSON of ``export``): attach it, never post it.
     file: str | None = None
+    # The answer is a whole number from the first to the second (a 1-5 rating): a platform may
+    # offer each number as a button; a press is read like the number typed.
+    scale: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,14 +71,26 @@ def render_state(ctx: TurnContext, state: StateSpec, registry: Registry, token: 
     form = None
     if state.form:
         fields = tuple(_prefilled(f, ctx.slots) for f in state.form.fields)
-        form = Form(state.form.id, state.form.title, fields, state.form.submit_label)
+        zone = ctx.user.timezone or ctx.settings.timezone
+        form = Form(state.form.id, state.form.title, fields, state.form.submit_label, zone)
     last = Reply(
         text=texts[-1],
         choices=tuple(choices_for(ctx, state, registry)),
         form=form,
         token=token,
+        scale=_scale(state),
     )
     return [Reply(text=t) for t in texts[:-1]] + [last]
+
+
+def _scale(state: StateSpec) -> tuple[int, int] | None:
+    """A number input between two whole numbers (how strongly, 1 to 5) can be offered as buttons."""
+    inp = state.input
+    if inp is None or inp.kind != "number" or inp.min is None or inp.max is None:
+        return None
+    if not (float(inp.min).is_integer() and float(inp.max).is_integer()):
+        return None
+    return int(inp.min), int(inp.max)
 
 
 def _prefilled(fld: Field, slots: dict[str, Any]) -> Field:

@@ -79,7 +79,11 @@ class Turn(AnswersMixin, OffersMixin, MovesMixin):
         inbound = self.ctx.inbound
         text = inputs.clean_text(inbound.text) if inbound.text is not None else None
         if text is not None and len(text) > inputs.MAX_TEXT:
-            return self._reprompt(self.msg["too_long"].format(limit=inputs.MAX_TEXT))
+            too_long = self.msg["too_long"].format(limit=inputs.MAX_TEXT)
+            if self.fresh:  # no step to ask again yet: the reason, then the first hello
+                self._say(too_long)
+                return self._enter(f"@{ENTRY_FLOW}")
+            return self._reprompt(too_long)
         form_text = " ".join(str(v) for v in (inbound.form or {}).values() if v)
         if suggests_crisis(" ".join(filter(None, [text, form_text]))):
             return self._crisis()

@@ -40,6 +40,9 @@ class AnswersMixin:
         if inbound.form is not None:
             return self._submit_form(spec, inbound.form)
         if inbound.choice is not None:
+            if spec.input is not None and spec.input.kind == "number" and not spec.choices:
+                # A pressed number of a scale (``Reply.scale``): read as if typed.
+                return self._submit_text(spec, inbound.choice, as_answer=True)
             return self._choose(spec, inbound.choice)
         if not text:
             return self._reprompt(self.msg["empty"])

@@ -286,6 +286,7 @@ class ReminderScheduler:
             self._valid_until = 0.0  # deliver nothing until that is done
 
     def _tick(self) -> None:
+        self.engine.housekeep()  # old processed events and files: rate-limited, never raises
         try:
             if self._holding():
                 self.run_pending()

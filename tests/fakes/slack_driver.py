@@ -90,7 +90,7 @@ class SlackHarness:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        self.server = http_server(http_app(self.app), "127.0.0.1", self.port)
+        self.server = http_server(http_app(self.app, SECRET), "127.0.0.1", self.port)
         self._serving = asyncio.run_coroutine_threadsafe(
             self.server.serve(sockets=[sock]), self.loop.loop
         )
@@ -315,10 +315,15 @@ class SlackDriver:
 
     def _submission(self, view: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
         state: dict[str, Any] = {}
+        picked = self._pick_dates(view, values)
         for block in view["blocks"]:
             element = block["element"]
             given = values.get(block["block_id"], "")
-            if element["type"] == "static_select":
+            if element["type"] in ("datepicker", "timepicker"):
+                key = "selected_date" if element["type"] == "datepicker" else "selected_time"
+                chosen = picked.get(block["block_id"])
+                state[block["block_id"]] = {"value": {"type": element["type"], key: chosen}}
+            elif element["type"] == "static_select":
                 picked = next(
                     (o for o in element["options"] if given in (o["value"], o["text"]["text"])),
                     None,
@@ -339,6 +344,38 @@ class SlackDriver:
             "trigger_id": f"trig.{self.h.next_id()}",
             "view": {**view, "id": "V1", "team_id": TEAM, "state": {"values": state}},
         }
+
+    def _pick_dates(self, view: dict[str, Any], values: dict[str, str]) -> dict[str, str]:
+        """What the person picks in the date and time pickers for what the transcript wrote
+        ("friday 2pm"): the date and time the engine reads it as, in the person's zone. What
+        reads as no date can't be picked: the picker stays empty."""
+        from zoneinfo import ZoneInfo
+
+        from bot.conversation import inputs
+
+        engine = self.h.engine
+        words = engine.messages
+        picked: dict[str, str] = {}
+        blocks = {b["block_id"]: b["element"] for b in view["blocks"]}
+        for block_id, element in blocks.items():
+            given = values.get(block_id, "")
+            if element["type"] != "datepicker" or not given:
+                continue
+            time_block = blocks.get(block_id + render.TIME_BLOCK)
+            if time_block is None:
+                zone = ZoneInfo(engine.settings.timezone)
+                today = engine.clock().astimezone(zone).date()
+                day_first = inputs.day_first_for(inputs.zone_name(zone))
+                day, _ = inputs.parse_date(given, today, words, day_first=day_first)
+                if day is not None:
+                    picked[block_id] = day.isoformat()
+                continue
+            zone = ZoneInfo(time_block.get("timezone") or engine.settings.timezone)
+            when, _ = inputs.parse_datetime(given, engine.clock(), zone, words)
+            if when is not None:
+                picked[block_id] = f"{when:%Y-%m-%d}"
+                picked[block_id + render.TIME_BLOCK] = f"{when:%H:%M}"
+        return picked
 
     def _find(
         self, label: str, action_id: bool = False
@@ -408,11 +445,17 @@ def parse_message(args: dict[str, Any]) -> Reply:
     choices: list[Choice] = []
     token: str | None = None
     form: Form | None = None
+    scale: tuple[int, int] | None = None
     for block in blocks:
         if block["type"] != "actions":
             continue
         for element in block["elements"]:
             options = element.get("options") or [element]
+            if element["action_id"].startswith(render.SCALE_ACTION):
+                token, number = render.decode_value(element["value"])
+                low = scale[0] if scale else int(number)
+                scale = (low, int(number))
+                continue
             if element["action_id"] == render.OPEN_FORM_ACTION:
                 token, form_id = render.decode_value(element["value"])
                 form = Form(id=form_id, title="", fields=())
@@ -420,4 +463,6 @@ def parse_message(args: dict[str, Any]) -> Reply:
             for option in options:
                 token, choice = render.decode_value(option["value"])
                 choices.append(Choice(choice, option["text"]["text"]))
-    return Reply(text="\n".join(texts), choices=tuple(choices), form=form, token=token)
+    return Reply(
+        text="\n".join(texts), choices=tuple(choices), form=form, token=token, scale=scale
+    )

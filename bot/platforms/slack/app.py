@@ -12,6 +12,12 @@
   transaction as the turn, so a retry is answered once, across processes.
 * Buttons carry the step token, forms open as modals from the "Fill in" button's trigger id, and
   a used message is updated so its buttons can't be pressed twice.
+* Nothing in a payload decides where a reply goes: replies go to the person's own DM (from
+  ``conversations.open``), a message is only edited in that DM, and a button value sent to
+  someone else is an old button. A payload that names no user is acknowledged and ignored.
+* Every request Slack sends gets a 2xx, even an event or a button this app has no use for:
+  Slack retries anything else. In HTTP mode the signature is checked before the body is read,
+  so garbage costs a 4xx and one short log line.
 
 ``on_handled(kind)`` is called after every listener finishes, for metrics and for tests that
 must know the work behind an early ack is done.
@@ -22,12 +28,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine as SQLEngine
 
@@ -54,6 +62,8 @@ BOT_SCOPES = [
 ]
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+ANYTHING = re.compile(".*")  # the catch-all listeners: acknowledged, ignored
+DM_CACHE = 10_000  # people whose DM channel id is remembered (it never changes)
 
 Listener = Callable[[AsyncArgs], Awaitable[None]]
 
@@ -68,6 +78,7 @@ class SlackAdapter:
         self.engine = engine
         self.msg = engine.messages
         self.on_handled = on_handled
+        self._dms: OrderedDict[UserKey, str] = OrderedDict()
 
     def register(self, app: AsyncApp) -> None:
         events: dict[str, Listener] = {
@@ -87,6 +98,13 @@ class SlackAdapter:
         else:
             for name in REVOCATION_EVENTS:
                 app.event(name)(self._wrap(name, self.on_uninstalled))
+        # Last, so they only see what nothing above matched: Bolt would answer 404 (and Slack
+        # would retry) for an event type or an action id we don't use.
+        app.event(ANYTHING)(self._wrap("ignored", self.on_ignored))
+        app.action(ANYTHING)(self._wrap("ignored", self.on_ignored))
+        app.view(ANYTHING)(self._wrap("ignored", self.on_ignored))
+        app.view_closed(ANYTHING)(self._wrap("ignored", self.on_ignored))
+        app.shortcut(ANYTHING)(self._wrap("ignored", self.on_ignored))
 
     def _wrap(self, kind: str, handler: Listener) -> Listener:
         async def listener(args: AsyncArgs) -> None:
@@ -106,26 +124,34 @@ class SlackAdapter:
         event = args.event or {}
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return  # edits, joins, other bots: not the person talking to us
-        inbound = render.message_to_inbound(_user(args), event.get("text") or "", _event_id(args))
-        await self._turn(args.client, event["channel"], inbound)
+        user = _user(args, "message")
+        if user is None:
+            return
+        inbound = render.message_to_inbound(user, event.get("text") or "", _event_id(args))
+        await self._turn_in_dm(args.client, inbound)  # their own DM, not the event's channel
 
     async def on_mention(self, args: AsyncArgs) -> None:
         event = args.event or {}
+        user = _user(args, "app_mention")
+        if user is None or not event.get("channel"):
+            return
         text = render.strip_mentions(event.get("text") or "")
-        inbound = render.message_to_inbound(_user(args), text, _event_id(args))
+        inbound = render.message_to_inbound(user, text, _event_id(args))
         moved = await self._turn_in_dm(args.client, inbound)
-        await args.client.chat_postEphemeral(
+        await args.client.chat_postEphemeral(  # seen by this person only, where they wrote
             channel=event["channel"],
-            user=inbound.user.user_id,
-            text=self.msg["moved_to_dm" if moved else "dm_blocked"],
+            user=user.user_id,
+            text=self.msg["moved_to_dm" if moved else "slack_dm_blocked"],
         )
 
     async def on_command(self, args: AsyncArgs) -> None:
         await args.ack()
         command = args.command or {}
-        user = _user(args)
+        user = _user(args, "command")
+        if user is None:
+            return
         try:
-            dm: str | None = await open_dm(args.client, user.user_id)
+            dm: str | None = await self._dm(args.client, user)
         except SlackApiError as exc:
             log.warning("cannot DM a Slack user: %s", error_code(exc))
             dm = None
@@ -134,61 +160,76 @@ class SlackAdapter:
         inbound = render.message_to_inbound(user, text, None)
         moved = dm is not None and await self._turn_in_dm(args.client, inbound, dm)
         if not in_dm or not moved:
-            key = "moved_to_dm" if moved else "dm_blocked"
+            key = "moved_to_dm" if moved else "slack_dm_blocked"
             await args.respond(text=self.msg[key], response_type="ephemeral")
 
     async def on_choice(self, args: AsyncArgs) -> None:
         await args.ack()
-        inbound, label = render.choice_to_inbound(_user(args), args.action or {})
-        await self._close_message(args, label)
-        await self._turn(args.client, await self._channel(args), inbound)
+        user = _user(args, "button")
+        if user is None:
+            return
+        inbound, label = render.choice_to_inbound(user, args.action or {})
+        dm = await self._dm(args.client, user)
+        await self._close_message(args, dm, label)
+        await self._turn(args.client, dm, inbound)
 
     async def on_open_form(self, args: AsyncArgs) -> None:
         """Open the modal for the step the person is on; a stale button gets the engine's answer."""
         await args.ack()
-        user = _user(args)
-        token, form_id = render.decode_value((args.action or {}).get("value", ""))
-        form = await asyncio.to_thread(self.engine.current_form, user, token)
-        channel = await self._channel(args)
+        user = _user(args, "button")
+        if user is None:
+            return
+        value = (args.action or {}).get("value", "")
+        token, form_id = render.decode_value(value)
+        if render.value_owner(value) != user.user_id:
+            token = None  # someone else's "Fill in": an old button to this person
+        form = await asyncio.to_thread(self.engine.current_form, user, token) if token else None
+        dm = await self._dm(args.client, user)
         if form is not None and form.id == form_id:
-            ts = (args.body.get("container") or {}).get("message_ts")
-            view = render.to_modal(form, token, channel, ts)
+            container = args.body.get("container") or {}
+            ts = container.get("message_ts") if container.get("channel_id") == dm else None
+            view = render.to_modal(form, token, dm, ts, owner=user.user_id, words=self.msg)
             await args.client.views_open(trigger_id=args.body["trigger_id"], view=view)
             return
         # An old "Fill in": tidy that message; the engine explains and asks the current step.
-        await self._close_message(args, "")
-        await self._turn(args.client, channel, Inbound(user=user, form={}, token=token))
+        await self._close_message(args, dm, "")
+        await self._turn(args.client, dm, Inbound(user=user, form={}, token=token))
 
     async def on_submit(self, args: AsyncArgs) -> None:
         view = args.view or {}
-        inbound = render.form_to_inbound(_user(args), view)
+        user = _user(args, "form")
+        if user is None:
+            await args.ack()
+            return
+        inbound = render.form_to_inbound(user, view)
         replies = await asyncio.to_thread(self.engine.handle, inbound)
         errors = render.modal_errors(view, replies[-1].errors) if replies else None
         if errors:
             await args.ack(response_action="errors", errors=errors)
             return
         await args.ack()
+        dm = await self._dm(args.client, user)
         meta = render.decode_metadata(view)
-        channel, ts = meta.get("c"), meta.get("m")
-        if channel and ts:
+        if meta.get("c") == dm and meta.get("m") and inbound.token is not None:
             title = (view.get("title") or {}).get("text", "")
-            await self._update(args.client, channel, ts, None, title)
-        channel = channel or await open_dm(args.client, inbound.user.user_id)
-        await post_replies(args.client, channel, replies, self.msg["open_form"])
+            await self._update(args.client, dm, str(meta["m"]), None, title)
+        await post_replies(args.client, dm, replies, self.msg, user.user_id)
 
     async def on_continue(self, args: AsyncArgs) -> None:
         await args.ack()
-        user = _user(args)
+        user = _user(args, "button")
+        if user is None:
+            return
         replies = await asyncio.to_thread(self.engine.resume, user)
         await post_replies(
-            args.client, await open_dm(args.client, user.user_id), replies, self.msg["open_form"]
+            args.client, await self._dm(args.client, user), replies, self.msg, user.user_id
         )
 
     async def on_home_opened(self, args: AsyncArgs) -> None:
         event = args.event or {}
-        if event.get("tab") != "home":
+        user = _user(args, "app_home_opened")
+        if event.get("tab") != "home" or user is None:
             return
-        user = _user(args)
         summary = await asyncio.to_thread(self.engine.overview, user)
         await args.client.views_publish(
             user_id=user.user_id, view=render.to_home_view(summary, self.msg)
@@ -196,6 +237,15 @@ class SlackAdapter:
 
     async def on_uninstalled(self, args: AsyncArgs) -> None:
         log.warning("the Slack app was removed from workspace %s", args.context.team_id)
+
+    async def on_ignored(self, args: AsyncArgs) -> None:
+        """Something this app has no use for: a 200 so Slack doesn't retry it, and a short note
+        (the type only, never the payload)."""
+        if args.ack is not None:
+            await args.ack()
+        body = args.body or {}
+        kind = (body.get("event") or {}).get("type") or body.get("type") or "unknown"
+        log.info("ignored a Slack %s request", str(kind)[:40])
 
     # ------------------------------------------------------------------ helpers
 
@@ -205,32 +255,44 @@ class SlackAdapter:
             if inbound.text or inbound.choice or inbound.form is not None
             else await asyncio.to_thread(self.engine.resume, inbound.user)
         )
-        await post_replies(client, channel, replies, self.msg["open_form"])
+        await post_replies(client, channel, replies, self.msg, inbound.user.user_id)
 
     async def _turn_in_dm(
         self, client: AsyncWebClient, inbound: Inbound, dm: str | None = None
     ) -> bool:
         """Take the turn and answer in the person's DM; False if Slack would not let us DM them."""
         try:
-            channel = dm or await open_dm(client, inbound.user.user_id)
+            channel = dm or await self._dm(client, inbound.user)
             await self._turn(client, channel, inbound)
         except SlackApiError as exc:
             log.warning("cannot DM a Slack user: %s", error_code(exc))
             return False
         return True
 
-    async def _channel(self, args: AsyncArgs) -> str:
-        channel = (args.body.get("channel") or {}).get("id")
-        return channel or await open_dm(args.client, _user(args).user_id)
+    async def _dm(self, client: AsyncWebClient, user: UserKey) -> str:
+        """The person's own DM with the app, the only place a reply goes (whatever the payload
+        names). Asked of Slack once and remembered: a DM's id never changes."""
+        known = self._dms.get(user)
+        if known is not None:
+            self._dms.move_to_end(user)
+            return known
+        channel = await open_dm(client, user.user_id)
+        self._dms[user] = channel
+        if len(self._dms) > DM_CACHE:
+            self._dms.popitem(last=False)
+        return channel
 
-    async def _close_message(self, args: AsyncArgs, label: str) -> None:
-        """Replace the used message's buttons with what was picked (not on App Home)."""
+    async def _close_message(self, args: AsyncArgs, dm: str, label: str) -> None:
+        """Replace the used message's buttons with what was picked (not on App Home), and only
+        in the person's own DM."""
         body = args.body
         container = body.get("container") or {}
         message = body.get("message")
         if container.get("type") != "message" or not message:
             return
         channel, ts = container.get("channel_id"), container.get("message_ts")
+        if channel != dm or not ts:
+            return
         await self._update(args.client, channel, ts, message, label)
 
     async def _update(
@@ -257,9 +319,14 @@ class SlackAdapter:
             log.info("could not update a used message: %s", error_code(exc))
 
 
-def _user(args: AsyncArgs) -> UserKey:
+def _user(args: AsyncArgs, kind: str) -> UserKey | None:
+    """Who did this; None (and one log line) for a payload naming nobody, which is ignored
+    rather than taken as a person called "None"."""
     ctx = args.context
-    return render.user_key(ctx.team_id, ctx.enterprise_id, str(ctx.user_id))
+    if not isinstance(ctx.user_id, str) or not ctx.user_id:
+        log.info("ignored a Slack %s with no user", kind)
+        return None
+    return render.user_key(ctx.team_id, ctx.enterprise_id, ctx.user_id)
 
 
 def _event_id(args: AsyncArgs) -> str | None:
@@ -299,15 +366,43 @@ def build_app(
     return app
 
 
-def http_app(app: AsyncApp, healthy: Callable[[], Awaitable[bool]] | None = None) -> Any:
-    """The ASGI app for HTTP mode: Slack's requests, the OAuth pages, and a health check."""
-    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+def http_app(
+    app: AsyncApp, signing_secret: str, healthy: Callable[[], Awaitable[bool]] | None = None
+) -> Any:
+    """The ASGI app for HTTP mode: Slack's requests, the OAuth pages, and a health check.
+
+    ``POST /slack/events`` checks the signature (slack_sdk's ``SignatureVerifier``) before
+    anything reads the body: Bolt parses first and verifies after, so unsigned garbage used to
+    cost a 500 and a traceback. Unsigned: 401; signed but unreadable: 400; one short log line."""
+    from slack_bolt.adapter.starlette.async_handler import (
+        AsyncSlackRequestHandler,
+        to_async_bolt_request,
+        to_starlette_response,
+    )
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
     handler = AsyncSlackRequestHandler(app)
+    verifier = SignatureVerifier(signing_secret)
+
+    async def events(request: Request) -> Response:
+        body = await request.body()
+        try:
+            signed = verifier.is_valid_request(body, dict(request.headers))
+        except ValueError:  # a timestamp that is not a number
+            signed = False
+        if not signed:
+            log.warning("refused a Slack request: bad or missing signature")
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        try:
+            bolt_request = to_async_bolt_request(request, body)
+        except Exception as exc:  # what Bolt cannot parse: not JSON, no payload, wrong shape
+            log.warning("refused a signed Slack request that could not be read (%s)",
+                        type(exc).__name__)  # fmt: skip
+            return JSONResponse({"error": "malformed request"}, status_code=400)
+        return to_starlette_response(await app.async_dispatch(bolt_request))
 
     async def slack(request: Request) -> Response:
         return await handler.handle(request)
@@ -317,7 +412,7 @@ def http_app(app: AsyncApp, healthy: Callable[[], Awaitable[bool]] | None = None
         return JSONResponse({"ok": ok}, status_code=200 if ok else 503)
 
     routes = [
-        Route(EVENTS_PATH, slack, methods=["POST"]),
+        Route(EVENTS_PATH, events, methods=["POST"]),
         Route(HEALTH_PATH, health, methods=["GET"]),
     ]
     if app.oauth_flow is not None:

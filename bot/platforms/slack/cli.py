@@ -113,7 +113,9 @@ def slack(
     if http_mode:
         port = port or settings.slack.http_port
         click.echo(f"Rebound on Slack: HTTP on {host}:{port} (POST /slack/events, GET /healthz)")
-        asyncio.run(serve_http(http_app(app), host, port))
+        secret = settings.slack.signing_secret
+        assert secret is not None
+        asyncio.run(serve_http(http_app(app, secret.get_secret_value()), host, port))
     else:
         token = settings.slack.app_token
         assert token is not None

@@ -66,12 +66,23 @@ async def open_dm(client: AsyncWebClient, user_id: str) -> str:
 
 
 async def post_replies(
-    client: AsyncWebClient, channel: str, replies: Sequence[Reply], open_form: str
+    client: AsyncWebClient,
+    channel: str,
+    replies: Sequence[Reply],
+    words: Mapping[str, str],
+    owner: str,
 ) -> None:
-    """Post each reply in order; pictures and files are uploaded after their message."""
+    """Post each reply in order; pictures and files are uploaded after their message.
+
+    ``channel`` is ``owner``'s own DM and every button is bound to ``owner``: a reply is never
+    addressed by what a payload claims. ``words`` are the chrome (the "Fill in" button, the
+    menu's hint)."""
     for reply in replies:
-        if reply.text.strip() or reply.choices or reply.form:
-            await client.chat_postMessage(channel=channel, **render.to_message(reply, open_form))
+        if reply.text.strip() or reply.choices or reply.form or reply.scale:
+            message = render.to_message(
+                reply, words["open_form"], owner=owner, pick=words.get("menu_placeholder", "")
+            )
+            await client.chat_postMessage(channel=channel, **message)
         if reply.image is not None:
             await client.files_upload_v2(
                 channel=channel,
@@ -106,7 +117,7 @@ class SlackSender:
     def __init__(self, api_url: str, tokens: TokenLookup, messages: Mapping[str, str]) -> None:
         self.api_url = api_url
         self.tokens = tokens
-        self.open_form = messages["open_form"]
+        self.words = {k: messages[k] for k in render.CHROME_KEYS if k in messages}
 
     @classmethod
     def from_settings(cls, settings: Settings, messages: Mapping[str, str]) -> SlackSender:
@@ -131,4 +142,4 @@ class SlackSender:
     async def _deliver(self, token: str, recipient: Recipient, replies: Sequence[Reply]) -> None:
         client = web_client(self.api_url, token)
         channel = recipient.dm_channel or await open_dm(client, recipient.user.user_id)
-        await post_replies(client, channel, replies, self.open_form)
+        await post_replies(client, channel, replies, self.words, recipient.user.user_id)
