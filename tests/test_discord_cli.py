@@ -82,6 +82,22 @@ def test_sync_registers_per_guild_then_globally_over_rest_only(
     assert [c["name"] for c in discord.commands["global"]] == ["rebound"]
 
 
+def test_sync_to_a_server_without_the_bot_says_how_to_fix_it(
+    tmp_path: Path, fake: tuple[FakeDiscord, LoopThread]
+) -> None:
+    """403 50001 (Missing Access): the bot was never added to ``dev_guild_id``. One line naming
+    the fix, no traceback."""
+    discord, _ = fake
+    discord.absent_guilds.add(GUILD)
+    env = environment(tmp_path, discord, REBOUND_DISCORD__DEV_GUILD_ID=GUILD)
+    result = CliRunner().invoke(main, ["discord", "sync"], env=env)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and result.exception.__class__ is SystemExit
+    (line,) = result.output.strip().splitlines()
+    assert GUILD in line and "rebound discord invite" in line and "dev_guild_id" in line
+    assert not (tmp_path / "out" / "discord-commands.sha256").exists()
+
+
 def test_rebound_discord_runs_the_bot_until_stopped(
     tmp_path: Path, fake: tuple[FakeDiscord, LoopThread]
 ) -> None:

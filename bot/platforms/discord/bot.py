@@ -192,7 +192,12 @@ class ReboundBot(discord.Client):
             try:
                 await sync_commands(self.tree, self.settings)
             except discord.HTTPException as exc:  # DMs still work; try again next start
-                log.warning("could not sync application commands: HTTP %s", exc.status)
+                log.warning(
+                    "could not sync application commands: HTTP %s, code %s%s",
+                    exc.status,
+                    exc.code,
+                    " (the bot is not in dev_guild_id's server)" if exc.code == 50001 else "",
+                )
 
     # ------------------------------------------------------------------ events
 

@@ -18,6 +18,7 @@ from bot.platforms import composition
 # sends DMs (which need a shared server, hence the "bot" scope, but no permission either).
 INVITE_SCOPES = ("bot", "applications.commands")
 INVITE_PERMISSIONS = 0
+MISSING_ACCESS = 50001  # Discord's code when the bot is not in the server it names
 
 
 def _token(settings: Settings) -> str:
@@ -64,8 +65,28 @@ def sync(ctx: click.Context) -> None:
             await bot.login(token)  # REST only: no gateway connection is needed to sync
             return await sync_commands(bot.tree, settings, force=True)
 
-    scope = asyncio.run(go())
+    from discord import HTTPException
+
+    try:
+        scope = asyncio.run(go())
+    except HTTPException as exc:
+        raise click.ClickException(sync_refused(settings, exc.status, exc.code)) from None
     click.echo(f"commands synced ({scope})")
+
+
+def sync_refused(settings: Settings, status: int, code: int) -> str:
+    """One line for an operator when Discord refuses the sync, naming the fix where we know it.
+
+    403 50001 on a server sync almost always means the bot was never added to ``dev_guild_id``
+    (or was removed): Discord answers "Missing Access" and discord.py raises ``Forbidden``."""
+    gid = settings.discord.dev_guild_id
+    if code == MISSING_ACCESS and gid and not settings.discord.global_commands:
+        return (
+            f"Discord refused the sync (HTTP 403, code 50001): the bot is not in server {gid}. "
+            "Add it with the link from `rebound discord invite`, or set discord.dev_guild_id "
+            "to a server it is in (or discord.global_commands = true)."
+        )
+    return f"Discord refused the sync (HTTP {status}, code {code}); nothing was registered."
 
 
 @discord_group.command("invite")
