@@ -189,6 +189,30 @@ def test_blocked_dms_get_an_ephemeral_hint_and_are_recorded(
         assert user.undeliverable_at is None
 
 
+def test_a_dm_that_cannot_even_be_opened_is_treated_like_a_refused_send(
+    person: DiscordDriver, harness: DiscordHarness, engine: Engine
+) -> None:
+    """Discord may refuse to open the DM channel itself (403, 50007), not only the message:
+    the same ephemeral hint, the failure recorded (reminders stop), never "something went
+    wrong"."""
+    at_menu(person)
+    harness.fake.dm_channels.clear()
+    harness.fake.dm_refused.add(person.user["id"])
+    harness.restart()  # no DM channel cached: it must be opened, and Discord refuses
+    replies = person.command("progress", guild_id=GUILD)
+    assert [r.text for r in replies] == [engine.messages["dm_blocked"]]
+    (defer,) = callbacks(person.calls, DEFERRED_MESSAGE)
+    assert defer.body["data"]["flags"] & EPHEMERAL
+    with engine.db.transaction() as s:
+        user = s.scalars(select(User).where(User.external_id == person.user["id"])).one()
+        assert user.undeliverable_at is not None
+    newcomer = DiscordDriver(harness, "Noor")
+    harness.fake.dm_refused.add(newcomer.user["id"])
+    assert [r.text for r in newcomer.command("log", guild_id=GUILD)] == [
+        engine.messages["dm_blocked"]
+    ]
+
+
 def test_server_and_dm_are_one_conversation(person: DiscordDriver) -> None:
     at_menu(person)
     person.command("rejected", guild_id=GUILD)

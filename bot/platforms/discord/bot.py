@@ -226,9 +226,18 @@ class ReboundBot(discord.Client):
             self.dispatch("rebound_handled", interaction.id)
 
     async def _command_turn(self, interaction: discord.Interaction, subcommand: str) -> str | None:
-        """Run the command in the person's DM; what to say where it was used (None: nothing)."""
-        channel = interaction.user.dm_channel or await interaction.user.create_dm()
+        """Run the command in the person's DM; what to say where it was used (None: nothing).
+
+        Discord may refuse to open the DM channel itself (50007), not only the message in it;
+        both mean the same to the person, so both get the hint and are recorded."""
         inbound = render.command_to_inbound(interaction, subcommand)
+        try:
+            channel = interaction.user.dm_channel or await interaction.user.create_dm()
+        except discord.Forbidden as exc:
+            if exc.code != CANNOT_DM:
+                raise
+            await self._record(inbound.user, delivered=False)
+            return self.engine.messages["dm_blocked"]
         if not await self._turn(inbound, channel):
             return self.engine.messages["dm_blocked"]
         if interaction.guild_id is None:
