@@ -6,6 +6,7 @@ so an event that discord.py's parser dropped fails here instead of passing silen
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +18,16 @@ from bot.storage.models import User
 
 from .conftest import Clock
 from .fakes.discord_driver import DiscordDriver, DiscordHarness
-from .fakes.discord_fake import DEFERRED_MESSAGE, EPHEMERAL, MODAL, UPDATE_MESSAGE, Call
+from .fakes.discord_fake import (
+    DEFERRED_MESSAGE,
+    DEFERRED_UPDATE,
+    EPHEMERAL,
+    MESSAGE_COMPONENT,
+    MODAL,
+    MODAL_SUBMIT,
+    UPDATE_MESSAGE,
+    Call,
+)
 
 GUILD = "1200000000000000001"
 
@@ -122,6 +132,44 @@ def test_old_button_after_a_restart_is_refused_clearly(
     harness.restart()
     person.last_sent = old
     replies = person.press("No, it's another one")
+    assert "belongs to an earlier message" in texts(replies)
+    assert "What would you like to do?" in texts(replies)
+
+
+@pytest.mark.parametrize("custom_id", ["rebound_yes", "rb:c:welcome.zone.2", "rb:s:tok:x", "rb:x"])
+def test_a_button_with_an_id_we_do_not_know_is_answered(
+    person: DiscordDriver, custom_id: str
+) -> None:
+    """An old id scheme or a malformed ``rb:`` id matches no template: without an answer
+    Discord shows "This interaction failed". It gets the earlier-message reply instead."""
+    person.text("hi")
+    (_, mid), *_ = person.last_sent[-1:]
+    message = copy.deepcopy(person.fake.messages[mid])
+    message["components"][0]["components"][0]["custom_id"] = custom_id
+    replies = person.interact(
+        MESSAGE_COMPONENT, {"custom_id": custom_id, "component_type": 2}, message=message
+    )
+    assert callbacks(person.calls[:1], UPDATE_MESSAGE)  # acknowledged first
+    assert "belongs to an earlier message" in texts(replies)
+    assert replies[-1].choices  # and the current question again
+
+
+def test_a_press_naming_a_component_the_message_lacks_is_answered(person: DiscordDriver) -> None:
+    """A well-formed id that is not on the message (forged, or the message was edited since):
+    discord.py drops it without a word, so the bot answers it itself."""
+    person.text("hi")
+    (_, mid), *_ = person.last_sent[-1:]
+    token = person.last[-1].token
+    data = {"custom_id": f"rb:c:{token}:elsewhere", "component_type": 2}
+    replies = person.interact(MESSAGE_COMPONENT, data, message=person.fake.messages[mid])
+    assert "belongs to an earlier message" in texts(replies)
+
+
+def test_a_modal_with_an_id_we_do_not_know_is_answered(person: DiscordDriver) -> None:
+    at_menu(person)
+    data = {"custom_id": "interview-form", "components": []}
+    replies = person.interact(MODAL_SUBMIT, data)
+    assert callbacks(person.calls[:1], DEFERRED_UPDATE)
     assert "belongs to an earlier message" in texts(replies)
     assert "What would you like to do?" in texts(replies)
 

@@ -272,16 +272,36 @@ class ReboundBot(discord.Client):
             self.dispatch("rebound_handled", interaction.id)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Modal submissions (read from the raw payload), and every button, menu or modal whose
+        ``custom_id`` none of ours matches (an old id scheme, a malformed id): those would
+        otherwise get no answer at all, and Discord would show "This interaction failed"."""
+        data = cast(dict[str, Any], interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
+        if interaction.type is discord.InteractionType.component:
+            if not render.is_ours(custom_id, interaction.message):
+                await self._unknown(interaction)
+            return
         if interaction.type is not discord.InteractionType.modal_submit:
             return
-        data = cast(dict[str, Any], interaction.data or {})
-        match = render.MODAL.fullmatch(str(data.get("custom_id", "")))
+        match = render.MODAL.fullmatch(custom_id)
         if match is None:
+            await self._unknown(interaction)
             return
         try:
             await self._modal_submitted(
                 interaction, match["token"], int(match["part"]), int(match["parts"]), data
             )
+        finally:
+            self.dispatch("rebound_handled", interaction.id)
+
+    async def _unknown(self, interaction: discord.Interaction) -> None:
+        """Answer a component or modal we cannot read: acknowledge it (disabling the old
+        message's components), then the engine's "that belongs to an earlier message" and the
+        current question, as for any out-of-date press."""
+        try:
+            await self._disable(interaction)
+            inbound = render.form_to_inbound(interaction, render.NO_TOKEN, {})
+            await self._turn(inbound, await self._channel(interaction))
         finally:
             self.dispatch("rebound_handled", interaction.id)
 
