@@ -307,6 +307,32 @@ def test_every_interaction_is_acknowledged_before_anything_else(person: DiscordD
     assert callbacks(person.calls[:1], DEFERRED_MESSAGE)
 
 
+def test_a_429_without_via_is_waited_out_not_dropped(
+    person: DiscordDriver, harness: DiscordHarness
+) -> None:
+    """discord.py reads a 429 without ``Via`` as a Cloudflare ban and raises at once; the reply
+    used to be lost. It is sent again once the short ``Retry-After`` has passed, once."""
+    harness.fake.bare_429_next = 1
+    replies = person.text("hi")
+    assert "I'm Rebound" in texts(replies)
+    posts = [c for c in person.calls if c.method == "POST" and c.path.endswith("/messages")]
+    assert posts[0].result is None and posts[1].result is not None
+    sent = [c.result["content"] for c in posts if c.result]
+    assert len(sent) == len(set(sent))  # nothing sent twice
+
+
+def test_a_429_that_persists_is_reported_and_the_command_answered(
+    person: DiscordDriver, harness: DiscordHarness, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    at_menu(person)
+    harness.fake.bare_429_next = 100
+    with caplog.at_level("WARNING", logger="bot.platforms.discord"):
+        assert person.text("help") == []
+        assert "not delivered: HTTP 429" in caplog.text
+        replies = person.command("help", guild_id=GUILD)
+    assert [r.text for r in replies] == [engine.messages["error"]]
+
+
 def test_a_failed_command_is_answered_not_left_thinking(
     person: DiscordDriver, harness: DiscordHarness, engine: Engine
 ) -> None:

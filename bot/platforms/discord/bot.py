@@ -206,6 +206,8 @@ class ReboundBot(discord.Client):
             return
         try:
             await self._turn(render.message_to_inbound(message), message.channel)
+        except discord.HTTPException:
+            pass  # logged by _turn; there is nowhere else to say it
         finally:
             self.dispatch("rebound_handled", message.id)
 
@@ -347,6 +349,14 @@ class ReboundBot(discord.Client):
                     raise
                 await self._record(inbound.user, delivered=False)
                 return False
+            except discord.HTTPException as exc:  # never lost without a word in the log
+                log.warning(
+                    "reply to a %s turn not delivered: HTTP %s, code %s",
+                    inbound.user.platform,
+                    exc.status,
+                    exc.code,
+                )
+                raise
         return True
 
     async def _current_form(self, user: UserKey, token: str) -> Form | None:
