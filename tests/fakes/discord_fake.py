@@ -83,7 +83,8 @@ class FakeDiscord:
         self.bare_429_next: int = 0
         self.dm_refused: set[str] = set()  # people for whom opening a DM fails (403, 50007)
         self.absent_guilds: set[str] = set()  # servers the bot is not in (403, 50001)
-        self.gateway_closes: list[int | None] = []  # close code of each ended gateway session
+        # each ended gateway session: the code of the client's close frame, None if it vanished
+        self.gateway_closes: list[int | None] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> commands
         self.interactions: dict[str, Pending] = {}  # token -> pending interaction
         self.modals: dict[str, dict[str, Any]] = {}  # interaction token -> modal data
@@ -186,8 +187,15 @@ class FakeDiscord:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         await self._send(ws, {"op": 10, "d": {"heartbeat_interval": 41250}})
+        closed_with: int | None = None  # the code of the client's close frame; None: dropped
         try:
-            async for msg in ws:
+            while True:
+                msg = await ws.receive()
+                if msg.type is WSMsgType.CLOSE:
+                    closed_with = int(msg.data)
+                    break
+                if msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
                 if msg.type is not WSMsgType.TEXT:
                     continue
                 frame = json.loads(msg.data)
@@ -206,7 +214,7 @@ class FakeDiscord:
         finally:
             if ws in self._sockets:
                 self._sockets.remove(ws)
-                self.gateway_closes.append(ws.close_code)
+                self.gateway_closes.append(closed_with)
         return ws
 
     # ------------------------------------------------------------------ REST
