@@ -80,6 +80,20 @@ def test_commands_are_synced_once_at_start_not_on_every_connect(
     assert harness.fake.identifies == 2 and len(syncs) == 1  # same hash: no second sync
 
 
+def test_every_subcommand_is_described_in_words_written_for_people(
+    person: DiscordDriver, harness: DiscordHarness
+) -> None:
+    """The picker shows these to everyone in the server: never a flow's internal title
+    ("After a rejection (1 of 4, feelings)") nor the bare name ("help")."""
+    (rebound,) = harness.fake.commands["global"]
+    titles = {flow.title for flow in harness.engine.flows.values()}
+    for option in rebound["options"]:
+        key = "command_" + option["name"].replace("-", "_")
+        assert option["description"] == harness.engine.messages[key], option["name"]
+        assert option["description"] not in titles and option["description"] != option["name"]
+        assert 1 <= len(option["description"]) <= 100
+
+
 def test_pressed_button_is_disabled_and_many_choices_become_a_select(
     person: DiscordDriver,
 ) -> None:
