@@ -226,6 +226,20 @@ def test_slash_command_in_a_server_answers_ephemerally_and_goes_on_in_dms(
     assert "Which company and role" in texts(replies)
 
 
+def test_a_first_slash_command_leads_to_its_flow_after_the_welcome(
+    person: DiscordDriver, engine: Engine
+) -> None:
+    """A newcomer's ``/rebound log`` (in a server) gets the welcome in the DM, and once that is
+    answered, the log form they asked for: not the menu."""
+    replies = person.command("log", guild_id=GUILD)
+    assert "I'm Rebound" in texts(replies)
+    assert texts(replies).endswith(engine.messages["moved_to_dm"])
+    replies = person.press("Yes, that's right")
+    assert "Which company, which role" in texts(replies)
+    modal = person.open_form()
+    assert modal is not None and modal["title"] == "Your interview"
+
+
 def test_slash_command_in_the_dm_leaves_only_the_conversation(person: DiscordDriver) -> None:
     at_menu(person)
     replies = person.command("help")
