@@ -39,3 +39,25 @@ def test_a_plain_first_hello_still_ends_at_the_menu(engine: Engine, clock: Clock
     driver = EngineDriver(engine, UserKey("terminal", "local", "hello"), clock)
     driver.text("hi")
     assert "What would you like to do?" in texts(driver.press("Yes, that's right"))
+
+
+def test_a_refused_form_opens_again_with_what_was_typed(engine: Engine, clock: Clock) -> None:
+    driver = EngineDriver(engine, UserKey("terminal", "local", "typist"), clock)
+    driver.text("hi")
+    driver.press("Yes, that's right")
+    driver.text("log")
+    replies = driver.form({"company": "Acme", "role": "Analyst", "when": "not a date"})
+    assert "another look" in texts(replies)
+    form = replies[-1].form
+    assert form is not None
+    assert {f.id: f.value for f in form.fields} == {
+        "company": "Acme",
+        "role": "Analyst",
+        "when": "not a date",
+    }
+    (again,) = [r for r in engine.resume(driver.user) if r.form]  # reopened later: the same
+    assert again.form is not None and again.form.fields[0].value == "Acme"
+    driver.form({"company": "Acme", "role": "Analyst", "when": "2026-12-20 10:00"})
+    driver.press("First round")
+    extras = driver.last[-1].form
+    assert extras is not None and not any(f.value for f in extras.fields)

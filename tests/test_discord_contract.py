@@ -212,6 +212,18 @@ def test_form_errors_keep_the_step_and_offer_the_form_again(person: DiscordDrive
     assert "Which stage" in texts(replies)
 
 
+def test_after_a_bad_date_the_modal_reopens_with_what_was_typed(person: DiscordDriver) -> None:
+    """Discord closes a modal on submit, so a refused answer can only be fixed in a new one:
+    it opens with the person's answers, the bad date included, for them to correct."""
+    at_menu(person)
+    person.text("log")
+    person.form({"company": "Acme", "role": "Analyst", "when": "not a date"})
+    modal = person.open_form()
+    assert modal is not None
+    shown = {c["component"]["custom_id"]: c["component"].get("value") for c in modal["components"]}
+    assert shown == {"company": "Acme", "role": "Analyst", "when": "not a date"}
+
+
 def test_slash_command_in_a_server_answers_ephemerally_and_goes_on_in_dms(
     person: DiscordDriver, harness: DiscordHarness, engine: Engine
 ) -> None:
