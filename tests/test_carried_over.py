@@ -4,8 +4,13 @@ The same guarantees through the Discord adapter are in ``tests/test_discord_cont
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
 from bot.conversation.engine import Engine
 from bot.conversation.messages import UserKey
+from bot.storage.models import Reminder, User
 
 from .conftest import Clock, EngineDriver
 
@@ -61,3 +66,36 @@ def test_a_refused_form_opens_again_with_what_was_typed(engine: Engine, clock: C
     driver.press("First round")
     extras = driver.last[-1].form
     assert extras is not None and not any(f.value for f in extras.fields)
+
+
+def _debrief_local(engine: Engine, user: UserKey, zone: str) -> str:
+    with engine.db.transaction() as s:
+        person = s.scalars(select(User).where(User.external_id == user.user_id)).one()
+        (due,) = s.scalars(
+            select(Reminder.due_at).where(
+                Reminder.user_id == person.id,
+                Reminder.kind == "debrief",
+                Reminder.status == "pending",
+            )
+        )
+    return due.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def test_changing_the_time_zone_keeps_the_reminders_local_times(
+    engine: Engine, clock: Clock
+) -> None:
+    """A debrief check-in booked for 18:00 in London is at 18:00 in Chicago after the person
+    says they moved there, not at noon."""
+    driver = EngineDriver(engine, UserKey("terminal", "local", "mover"), clock)
+    driver.text("hi")
+    driver.press("No, it's another one")
+    driver.text("Europe/London")
+    driver.text("log")
+    driver.form({"company": "Acme", "role": "Analyst", "when": "2026-12-10 10:00"})
+    driver.press("First round")
+    driver.form({})
+    assert _debrief_local(engine, driver.user, "Europe/London") == "2026-12-10 18:00"
+    driver.text("settings")
+    driver.press("My time zone")
+    assert "America/Chicago" in texts(driver.text("America/Chicago"))
+    assert _debrief_local(engine, driver.user, "America/Chicago") == "2026-12-10 18:00"

@@ -224,6 +224,28 @@ def test_after_a_bad_date_the_modal_reopens_with_what_was_typed(person: DiscordD
     assert shown == {"company": "Acme", "role": "Analyst", "when": "not a date"}
 
 
+def test_a_new_time_zone_re_books_pending_reminders(
+    person: DiscordDriver, engine: Engine
+) -> None:
+    """Through Discord as on the engine: the evening check-in stays at 18:00, in the new zone."""
+    from zoneinfo import ZoneInfo
+
+    from bot.storage.models import Reminder
+
+    at_menu(person)  # the configured zone (UTC)
+    person.text("log")
+    person.form({"company": "Acme", "role": "Analyst", "when": "2026-12-10 10:00"})
+    person.press("First round")
+    person.form({})
+    person.command("settings")
+    person.press("My time zone")
+    person.text("Asia/Tokyo")
+    with engine.db.transaction() as s:
+        user = s.scalars(select(User).where(User.external_id == person.user["id"])).one()
+        (due,) = s.scalars(select(Reminder.due_at).where(Reminder.user_id == user.id))
+    assert due.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M") == "18:00"
+
+
 def test_slash_command_in_a_server_answers_ephemerally_and_goes_on_in_dms(
     person: DiscordDriver, harness: DiscordHarness, engine: Engine
 ) -> None:
