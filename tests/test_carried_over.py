@@ -99,3 +99,11 @@ def test_changing_the_time_zone_keeps_the_reminders_local_times(
     driver.press("My time zone")
     assert "America/Chicago" in texts(driver.text("America/Chicago"))
     assert _debrief_local(engine, driver.user, "America/Chicago") == "2026-12-10 18:00"
+
+
+def test_a_superscript_digit_is_not_read_as_an_option_number(engine: Engine, clock: Clock) -> None:
+    """'²'.isdigit() is true but int('²') fails: the hypothesis fuzz found it crashing a turn."""
+    driver = EngineDriver(engine, UserKey("terminal", "local", "fuzzed"), clock)
+    driver.text("hi")
+    replies = driver.text("²")
+    assert replies and all("went wrong" not in r.text for r in replies)

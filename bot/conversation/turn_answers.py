@@ -62,7 +62,7 @@ class AnswersMixin:
     def _match_text(self, spec: StateSpec, text: str) -> Choice | None:
         choices = choices_for(self.ctx, spec, self.engine.registry)
         word = inputs.normalise_command(text)
-        if word.isdigit() and 1 <= int(word) <= len(choices):
+        if word.isdecimal() and 1 <= int(word) <= len(choices):  # "²" is a digit, not a number
             return choices[int(word) - 1]
         for choice in choices:
             if word in (inputs.normalise_command(choice.label), choice.id.lower()):
