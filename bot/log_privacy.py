@@ -19,6 +19,11 @@ import logging
 import re
 
 TOKEN = re.compile(r"\b(xox[a-z]|xapp)-[A-Za-z0-9-]+")
+# Discord: an interaction's token is the secret part of its callback and webhook URLs
+# (``/interactions/<id>/<token>/callback``, ``/webhooks/<app id>/<token>/messages/@original``),
+# which discord.py logs at DEBUG on every answer; and a bot token, should one ever be printed.
+DISCORD_URL_TOKEN = re.compile(r"(/(?:interactions|webhooks)/\d+/)[^/\s?\"']+")
+DISCORD_BOT_TOKEN = re.compile(r"\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,}")
 LIBRARIES = ("slack_bolt", "slack_sdk", "slack", "discord", "aiohttp", "websockets")
 _PAYLOAD = re.compile(
     r"""\{|\[\s*[{'"]|\b(?:body|data|json|payload|params|files|message|content|text|blocks)\s*[:=]""",
@@ -51,14 +56,24 @@ class RedactPayloads(logging.Filter):
         return True
 
 
+def without_tokens(message: str) -> str:
+    """Slack tokens, Discord interaction tokens (in URLs) and Discord bot tokens, masked."""
+    message = TOKEN.sub(r"\1-(redacted)", message)
+    message = DISCORD_URL_TOKEN.sub(r"\1(redacted)", message)
+    return DISCORD_BOT_TOKEN.sub("(redacted)", message)
+
+
 class RedactTokens(logging.Filter):
-    """Masks Slack tokens in log lines. Our code never logs one, but at DEBUG slack_sdk logs
-    whole API responses, and an OAuth exchange or token rotation returns a fresh token."""
+    """Masks tokens in log lines. Our code never logs one, but at DEBUG slack_sdk logs whole
+    API responses (an OAuth exchange or token rotation returns a fresh token), and discord.py
+    logs the URL of every interaction answer, which carries the interaction's token: anyone
+    holding it can answer as the bot, or edit its answer, for 15 minutes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if TOKEN.search(message):
-            record.msg, record.args = TOKEN.sub(r"\1-(redacted)", message), None
+        masked = without_tokens(message)
+        if masked != message:
+            record.msg, record.args = masked, None
         return True
 
 

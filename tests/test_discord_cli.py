@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -82,6 +84,22 @@ def test_sync_registers_per_guild_then_globally_over_rest_only(
     assert [c["name"] for c in discord.commands["global"]] == ["rebound"]
 
 
+def test_sync_to_a_server_without_the_bot_says_how_to_fix_it(
+    tmp_path: Path, fake: tuple[FakeDiscord, LoopThread]
+) -> None:
+    """403 50001 (Missing Access): the bot was never added to ``dev_guild_id``. One line naming
+    the fix, no traceback."""
+    discord, _ = fake
+    discord.absent_guilds.add(GUILD)
+    env = environment(tmp_path, discord, REBOUND_DISCORD__DEV_GUILD_ID=GUILD)
+    result = CliRunner().invoke(main, ["discord", "sync"], env=env)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and result.exception.__class__ is SystemExit
+    (line,) = result.output.strip().splitlines()
+    assert GUILD in line and "rebound discord invite" in line and "dev_guild_id" in line
+    assert not (tmp_path / "out" / "discord-commands.sha256").exists()
+
+
 def test_rebound_discord_runs_the_bot_until_stopped(
     tmp_path: Path, fake: tuple[FakeDiscord, LoopThread]
 ) -> None:
@@ -112,3 +130,39 @@ def test_rebound_discord_runs_the_bot_until_stopped(
         proc.terminate()
         output, _ = proc.communicate(timeout=30)
     assert discord.token not in output
+
+
+def test_sigterm_closes_the_gateway_cleanly_and_exits_0(
+    tmp_path: Path, fake: tuple[FakeDiscord, LoopThread]
+) -> None:
+    """A deployment stops the bot with SIGTERM: it must send the gateway its close frame and
+    exit 0, not die where it stands (the socket would just drop). discord.py's close sends 4000
+    when it closes while reading the gateway, which Discord accepts as a clean close."""
+    discord, loop = fake
+    env = {**os.environ, **environment(tmp_path, discord), "REBOUND_LOG_LEVEL": "INFO"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "discord"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        loop.run(discord.identified.wait(), timeout=60)
+
+        async def closed() -> None:
+            while not discord.gateway_closes:
+                await asyncio.sleep(0.05)
+
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+        loop.run(closed(), timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, output
+    (code,) = discord.gateway_closes
+    assert code in (1000, 4000)  # a close frame, not a dropped connection (None)
+    assert "Traceback" not in output

@@ -6,6 +6,7 @@ so an event that discord.py's parser dropped fails here instead of passing silen
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +18,16 @@ from bot.storage.models import User
 
 from .conftest import Clock
 from .fakes.discord_driver import DiscordDriver, DiscordHarness
-from .fakes.discord_fake import DEFERRED_MESSAGE, EPHEMERAL, MODAL, UPDATE_MESSAGE, Call
+from .fakes.discord_fake import (
+    DEFERRED_MESSAGE,
+    DEFERRED_UPDATE,
+    EPHEMERAL,
+    MESSAGE_COMPONENT,
+    MODAL,
+    MODAL_SUBMIT,
+    UPDATE_MESSAGE,
+    Call,
+)
 
 GUILD = "1200000000000000001"
 
@@ -68,6 +78,20 @@ def test_commands_are_synced_once_at_start_not_on_every_connect(
     harness.restart()
     syncs = [c for c in harness.fake.calls if c.method == "PUT"]
     assert harness.fake.identifies == 2 and len(syncs) == 1  # same hash: no second sync
+
+
+def test_every_subcommand_is_described_in_words_written_for_people(
+    person: DiscordDriver, harness: DiscordHarness
+) -> None:
+    """The picker shows these to everyone in the server: never a flow's internal title
+    ("After a rejection (1 of 4, feelings)") nor the bare name ("help")."""
+    (rebound,) = harness.fake.commands["global"]
+    titles = {flow.title for flow in harness.engine.flows.values()}
+    for option in rebound["options"]:
+        key = "command_" + option["name"].replace("-", "_")
+        assert option["description"] == harness.engine.messages[key], option["name"]
+        assert option["description"] not in titles and option["description"] != option["name"]
+        assert 1 <= len(option["description"]) <= 100
 
 
 def test_pressed_button_is_disabled_and_many_choices_become_a_select(
@@ -126,6 +150,44 @@ def test_old_button_after_a_restart_is_refused_clearly(
     assert "What would you like to do?" in texts(replies)
 
 
+@pytest.mark.parametrize("custom_id", ["rebound_yes", "rb:c:welcome.zone.2", "rb:s:tok:x", "rb:x"])
+def test_a_button_with_an_id_we_do_not_know_is_answered(
+    person: DiscordDriver, custom_id: str
+) -> None:
+    """An old id scheme or a malformed ``rb:`` id matches no template: without an answer
+    Discord shows "This interaction failed". It gets the earlier-message reply instead."""
+    person.text("hi")
+    (_, mid), *_ = person.last_sent[-1:]
+    message = copy.deepcopy(person.fake.messages[mid])
+    message["components"][0]["components"][0]["custom_id"] = custom_id
+    replies = person.interact(
+        MESSAGE_COMPONENT, {"custom_id": custom_id, "component_type": 2}, message=message
+    )
+    assert callbacks(person.calls[:1], UPDATE_MESSAGE)  # acknowledged first
+    assert "belongs to an earlier message" in texts(replies)
+    assert replies[-1].choices  # and the current question again
+
+
+def test_a_press_naming_a_component_the_message_lacks_is_answered(person: DiscordDriver) -> None:
+    """A well-formed id that is not on the message (forged, or the message was edited since):
+    discord.py drops it without a word, so the bot answers it itself."""
+    person.text("hi")
+    (_, mid), *_ = person.last_sent[-1:]
+    token = person.last[-1].token
+    data = {"custom_id": f"rb:c:{token}:elsewhere", "component_type": 2}
+    replies = person.interact(MESSAGE_COMPONENT, data, message=person.fake.messages[mid])
+    assert "belongs to an earlier message" in texts(replies)
+
+
+def test_a_modal_with_an_id_we_do_not_know_is_answered(person: DiscordDriver) -> None:
+    at_menu(person)
+    data = {"custom_id": "interview-form", "components": []}
+    replies = person.interact(MODAL_SUBMIT, data)
+    assert callbacks(person.calls[:1], DEFERRED_UPDATE)
+    assert "belongs to an earlier message" in texts(replies)
+    assert "What would you like to do?" in texts(replies)
+
+
 def test_modal_opened_before_a_restart_is_submitted_after_it(
     person: DiscordDriver, harness: DiscordHarness
 ) -> None:
@@ -150,6 +212,40 @@ def test_form_errors_keep_the_step_and_offer_the_form_again(person: DiscordDrive
     assert "Which stage" in texts(replies)
 
 
+def test_after_a_bad_date_the_modal_reopens_with_what_was_typed(person: DiscordDriver) -> None:
+    """Discord closes a modal on submit, so a refused answer can only be fixed in a new one:
+    it opens with the person's answers, the bad date included, for them to correct."""
+    at_menu(person)
+    person.text("log")
+    person.form({"company": "Acme", "role": "Analyst", "when": "not a date"})
+    modal = person.open_form()
+    assert modal is not None
+    shown = {c["component"]["custom_id"]: c["component"].get("value") for c in modal["components"]}
+    assert shown == {"company": "Acme", "role": "Analyst", "when": "not a date"}
+
+
+def test_a_new_time_zone_re_books_pending_reminders(
+    person: DiscordDriver, engine: Engine
+) -> None:
+    """Through Discord as on the engine: the evening check-in stays at 18:00, in the new zone."""
+    from zoneinfo import ZoneInfo
+
+    from bot.storage.models import Reminder
+
+    at_menu(person)  # the configured zone (UTC)
+    person.text("log")
+    person.form({"company": "Acme", "role": "Analyst", "when": "2026-12-10 10:00"})
+    person.press("First round")
+    person.form({})
+    person.command("settings")
+    person.press("My time zone")
+    person.text("Asia/Tokyo")
+    with engine.db.transaction() as s:
+        user = s.scalars(select(User).where(User.external_id == person.user["id"])).one()
+        (due,) = s.scalars(select(Reminder.due_at).where(Reminder.user_id == user.id))
+    assert due.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M") == "18:00"
+
+
 def test_slash_command_in_a_server_answers_ephemerally_and_goes_on_in_dms(
     person: DiscordDriver, harness: DiscordHarness, engine: Engine
 ) -> None:
@@ -162,6 +258,20 @@ def test_slash_command_in_a_server_answers_ephemerally_and_goes_on_in_dms(
     posted = [c.path for c in person.calls if c.method == "POST" and "/channels/" in c.path]
     assert posted and set(posted) == {f"/channels/{dm}/messages"}  # nothing in the server
     assert "Which company and role" in texts(replies)
+
+
+def test_a_first_slash_command_leads_to_its_flow_after_the_welcome(
+    person: DiscordDriver, engine: Engine
+) -> None:
+    """A newcomer's ``/rebound log`` (in a server) gets the welcome in the DM, and once that is
+    answered, the log form they asked for: not the menu."""
+    replies = person.command("log", guild_id=GUILD)
+    assert "I'm Rebound" in texts(replies)
+    assert texts(replies).endswith(engine.messages["moved_to_dm"])
+    replies = person.press("Yes, that's right")
+    assert "Which company, which role" in texts(replies)
+    modal = person.open_form()
+    assert modal is not None and modal["title"] == "Your interview"
 
 
 def test_slash_command_in_the_dm_leaves_only_the_conversation(person: DiscordDriver) -> None:
@@ -187,6 +297,30 @@ def test_blocked_dms_get_an_ephemeral_hint_and_are_recorded(
     with engine.db.transaction() as s:
         user = s.scalars(select(User).where(User.external_id == person.user["id"])).one()
         assert user.undeliverable_at is None
+
+
+def test_a_dm_that_cannot_even_be_opened_is_treated_like_a_refused_send(
+    person: DiscordDriver, harness: DiscordHarness, engine: Engine
+) -> None:
+    """Discord may refuse to open the DM channel itself (403, 50007), not only the message:
+    the same ephemeral hint, the failure recorded (reminders stop), never "something went
+    wrong"."""
+    at_menu(person)
+    harness.fake.dm_channels.clear()
+    harness.fake.dm_refused.add(person.user["id"])
+    harness.restart()  # no DM channel cached: it must be opened, and Discord refuses
+    replies = person.command("progress", guild_id=GUILD)
+    assert [r.text for r in replies] == [engine.messages["dm_blocked"]]
+    (defer,) = callbacks(person.calls, DEFERRED_MESSAGE)
+    assert defer.body["data"]["flags"] & EPHEMERAL
+    with engine.db.transaction() as s:
+        user = s.scalars(select(User).where(User.external_id == person.user["id"])).one()
+        assert user.undeliverable_at is not None
+    newcomer = DiscordDriver(harness, "Noor")
+    harness.fake.dm_refused.add(newcomer.user["id"])
+    assert [r.text for r in newcomer.command("log", guild_id=GUILD)] == [
+        engine.messages["dm_blocked"]
+    ]
 
 
 def test_server_and_dm_are_one_conversation(person: DiscordDriver) -> None:
@@ -233,6 +367,32 @@ def test_every_interaction_is_acknowledged_before_anything_else(person: DiscordD
     assert callbacks(person.calls[:1], UPDATE_MESSAGE)
     person.command("help", guild_id=GUILD)
     assert callbacks(person.calls[:1], DEFERRED_MESSAGE)
+
+
+def test_a_429_without_via_is_waited_out_not_dropped(
+    person: DiscordDriver, harness: DiscordHarness
+) -> None:
+    """discord.py reads a 429 without ``Via`` as a Cloudflare ban and raises at once; the reply
+    used to be lost. It is sent again once the short ``Retry-After`` has passed, once."""
+    harness.fake.bare_429_next = 1
+    replies = person.text("hi")
+    assert "I'm Rebound" in texts(replies)
+    posts = [c for c in person.calls if c.method == "POST" and c.path.endswith("/messages")]
+    assert posts[0].result is None and posts[1].result is not None
+    sent = [c.result["content"] for c in posts if c.result]
+    assert len(sent) == len(set(sent))  # nothing sent twice
+
+
+def test_a_429_that_persists_is_reported_and_the_command_answered(
+    person: DiscordDriver, harness: DiscordHarness, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    at_menu(person)
+    harness.fake.bare_429_next = 100
+    with caplog.at_level("WARNING", logger="bot.platforms.discord"):
+        assert person.text("help") == []
+        assert "not delivered: HTTP 429" in caplog.text
+        replies = person.command("help", guild_id=GUILD)
+    assert [r.text for r in replies] == [engine.messages["error"]]
 
 
 def test_a_failed_command_is_answered_not_left_thinking(

@@ -91,7 +91,7 @@ def test_subcommands_come_from_the_flows_commands(engine: Engine) -> None:
     assert {"log", "rejected", "plan", "progress", "reminders", "help", "feedback-reply"} <= set(
         described
     )
-    assert described["rejected"] == engine.flows["rejection"].title
+    assert described["rejected"] == engine.messages["command_rejected"]
     assert len(described) <= 25  # Discord's limit of subcommands in a group
     for sub, text in described.items():
         assert re.fullmatch(r"[a-z0-9_-]{1,32}", sub), sub  # Discord's rule for command names

@@ -98,6 +98,15 @@ def test_rate_limit_is_waited_out_not_raised(
     assert posts[-1].result["content"] == "after the wait"
 
 
+def test_a_429_without_via_is_waited_out_too(
+    fake: FakeDiscord, sender: DiscordSender, known: UserKey
+) -> None:
+    fake.bare_429_next = 1
+    sender.deliver(Recipient(known), [Reply(text="after the wait")])
+    posts = [c for c in fake.calls if c.path.endswith("/messages")]
+    assert len(posts) == 2 and posts[-1].result is not None
+
+
 def test_blocked_dms_are_permanent_recorded_and_cleared_when_they_work_again(
     fake: FakeDiscord, sender: DiscordSender, engine: Engine, known: UserKey
 ) -> None:

@@ -145,6 +145,29 @@ def test_discord_message_in_and_out(engine: Engine, logs: io.StringIO) -> None:
     assert SENTINEL not in output
 
 
+def test_discord_interactions_leave_no_token_and_no_words_at_debug(
+    engine: Engine, logs: io.StringIO
+) -> None:
+    """discord.py logs the URL of every interaction answer (``/interactions/<id>/<token>/...``,
+    ``/webhooks/<app>/<token>/...``) at DEBUG: a live interaction token. Buttons, a modal with
+    the person's words, a slash command in a server: no token, no words."""
+    harness = DiscordHarness(engine)
+    try:
+        person = DiscordDriver(harness)
+        person.text(f"hi {SENTINEL}")
+        person.press("Yes, that's right")
+        person.text("rejected")
+        person.form({"company": f"Acme {SENTINEL}", "role": SENTINEL})
+        person.command("help", guild_id="1200000000000000001")
+        tokens = [t for t in harness.fake.interactions if t.startswith("itoken-")]
+    finally:
+        harness.close()
+    output = logs.getvalue()
+    assert "discord.webhook" in output and "/interactions/" in output  # the answers were logged
+    assert tokens and not [t for t in tokens if t in output]
+    assert SENTINEL not in output
+
+
 def test_filter_keeps_the_heading_and_leaves_our_own_records_alone() -> None:
     sdk = logging.LogRecord(
         "slack_sdk.web.async_base_client", logging.DEBUG, __file__, 1,

@@ -133,11 +133,8 @@ def test_a_typed_message_waits_for_the_model_without_holding_the_database(
     bob = UserKey("terminal", "local", "bob")
     engine.resume(bob)  # bob is at the welcome: pressing a button needs no model
     answered: list[object] = []
-    typed = threading.Thread(
-        target=lambda: answered.append(
-            engine.handle(Inbound(user=UserKey("terminal", "local", "ann"), text="I got rejected today"))
-        )
-    )
+    ann = Inbound(user=UserKey("terminal", "local", "ann"), text="I got rejected today")
+    typed = threading.Thread(target=lambda: answered.append(engine.handle(ann)))
     typed.start()
     time.sleep(0.3)  # ann's turn is now waiting for the model
     bob_replies = engine.handle(Inbound(user=bob, choice="1"))

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from bot.conversation.context import TurnContext
 from bot.conversation.registry import action, condition
+from bot.reminders.schedule import rezone_reminders
 
 _ZONES_BY_CITY = {z.rsplit("/", 1)[-1].lower().replace("_", " "): z for z in available_timezones()}
 
@@ -24,14 +25,18 @@ def resolve_zone(text: str) -> str | None:
 
 @action("set_timezone", provides=["timezone_error"])
 def set_timezone(ctx: TurnContext) -> None:
-    """Store the person's zone; leave a flag the flow can branch on when it is unknown."""
+    """Store the person's zone and re-book their pending reminders in it; leave a flag the
+    flow can branch on when the zone is unknown."""
     zone = resolve_zone(str(ctx.slots.get("zone_name") or ""))
     if zone is None:
         ctx.slots["_zone_rejected"] = True
         return
     ZoneInfo(zone)
+    before = ctx.user.timezone or ctx.settings.timezone
     ctx.user.timezone = zone
     ctx.slots["_zone_rejected"] = False
+    # Pending reminders were booked in the old zone's wall-clock times: keep those times.
+    rezone_reminders(ctx.session, ctx.user, before, ctx.settings.timezone, ctx.now)
 
 
 @condition("timezone_rejected")

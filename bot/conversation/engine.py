@@ -24,7 +24,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot.config import Settings
-from bot.conversation.flow_check import errors, load_checked
+from bot.conversation.flow_check import (
+    command_message_key,
+    errors,
+    load_checked,
+    slash_commands,
+)
 from bot.conversation.flow_spec import HOME_FLOW, Problem
 from bot.conversation.interpret import EncoderSource, Interpreter, load_understanding_data
 from bot.conversation.machine import FlowMachine
@@ -119,14 +124,19 @@ class Engine:
         """``/rebound`` subcommand -> its description, as the flows declare them.
 
         Each flow's first ``commands:`` word (spaces become dashes: platform command names are
-        single words), described by the flow's title, plus ``help``.
+        single words), plus ``help``, described in ``_messages.yaml`` (``command_log``): the
+        command pickers show it to everyone in a server, so it is written for them, not the
+        flow's internal title (which is only the fallback).
         """
-        out: dict[str, str] = {}
-        for flow in self.flows.values():
-            if flow.commands:
-                out.setdefault(flow.commands[0].replace(" ", "-"), flow.title or flow.commands[0])
-        out.setdefault("help", "help")
-        return out
+        titles = {
+            f.commands[0].replace(" ", "-"): f.title or f.commands[0]
+            for f in reversed(self.flows.values())
+            if f.commands
+        }
+        return {
+            sub: self.messages.get(command_message_key(sub)) or titles.get(sub, sub)
+            for sub in slash_commands(self.flows)
+        }
 
     def record_delivery(self, user: UserKey, outcome: Outcome) -> None:
         """Remember that messages to this person fail (reminders stop), or that they work again.

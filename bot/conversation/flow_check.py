@@ -321,6 +321,40 @@ def check_flows(
 # --------------------------------------------------------------------------- other files
 
 
+COMMAND_DESCRIPTION_LIMIT = 100  # Discord's limit for a (sub)command description
+COMMAND_PREFIX = "command_"
+
+
+def slash_commands(flows: dict[str, FlowSpec]) -> list[str]:
+    """The platform subcommands the flows give (``/rebound log``): each flow's first
+    ``commands:`` word, spaces as dashes (command names are single words), then ``help``."""
+    out = [f.commands[0].replace(" ", "-") for f in flows.values() if f.commands]
+    return list(dict.fromkeys([*out, "help"]))
+
+
+def command_message_key(subcommand: str) -> str:
+    """Where a subcommand's description lives in ``_messages.yaml``: ``command_feedback_reply``."""
+    return COMMAND_PREFIX + subcommand.replace("-", "_").replace(" ", "_")
+
+
+def check_command_descriptions(
+    flows: dict[str, FlowSpec], messages: dict[str, str]
+) -> list[Problem]:
+    """Every subcommand is described for the platforms' command pickers, which everyone in a
+    server sees: missing, the flow's title is shown instead (a warning); too long, an error."""
+    problems: list[Problem] = []
+    for sub in slash_commands(flows):
+        key = command_message_key(sub)
+        text = messages.get(key)
+        if text is None:
+            why = f"/rebound {sub} has no description (its flow's title is shown instead)"
+            problems.append(Problem(MESSAGES_FILE, key, why, "warning"))
+        elif not text.strip() or len(text) > COMMAND_DESCRIPTION_LIMIT:
+            why = f"a command description takes 1 to {COMMAND_DESCRIPTION_LIMIT} characters"
+            problems.append(Problem(MESSAGES_FILE, key, why))
+    return problems
+
+
 class _Messages(RootModel[dict[str, str]]):
     """``_messages.yaml``: key -> text (with ``{placeholders}``)."""
 
@@ -344,7 +378,9 @@ def load_messages(
     ]
     known = set(REQUIRED_MESSAGES) | set(used)
     for key in messages:
-        if key not in known:
+        # A description of a subcommand this folder's flows lack (a test's subset of flows, a
+        # flow being renamed) is harmless: only missing ones are reported.
+        if key not in known and not key.startswith(COMMAND_PREFIX):
             message = f"message {key!r} is not used by anything{_suggest(key, known)}"
             problems.append(Problem(MESSAGES_FILE, key, message, "warning"))
         else:
@@ -378,6 +414,7 @@ def load_checked(
     flows, problems = load_flows(flows_dir)
     problems += check_flows(flows, registry, REQUIRED_FLOWS)
     messages, msg_problems = load_messages(flows_dir, registry.messages)
+    msg_problems += check_command_descriptions(flows, messages)
     problems += check_data_files(flows_dir, registry)
     return flows, messages, problems + msg_problems
 

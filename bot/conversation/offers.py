@@ -78,7 +78,7 @@ def yes_or_no(text: str) -> bool | None:
 def typed_choice(offer: Offer, text: str) -> str | None:
     """Which of the offer's own buttons a typed answer means: a number, a label, yes or no."""
     norm = normalise(text)
-    if norm.isdigit() and 1 <= int(norm) <= len(offer.choices):
+    if norm.isdecimal() and 1 <= int(norm) <= len(offer.choices):
         return offer.choices[int(norm) - 1][0]
     for cid, label in offer.choices:
         if norm == normalise(label):

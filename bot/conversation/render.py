@@ -70,7 +70,8 @@ def render_state(ctx: TurnContext, state: StateSpec, registry: Registry, token: 
         texts = [ctx.text("default_prompt")]
     form = None
     if state.form:
-        fields = tuple(_prefilled(f, ctx.slots) for f in state.form.fields)
+        draft = form_draft(ctx.slots, state.form.id)
+        fields = tuple(_prefilled(f, ctx.slots, draft) for f in state.form.fields)
         zone = ctx.user.timezone or ctx.settings.timezone
         form = Form(state.form.id, state.form.title, fields, state.form.submit_label, zone)
     last = Reply(
@@ -93,9 +94,27 @@ def _scale(state: StateSpec) -> tuple[int, int] | None:
     return int(inp.min), int(inp.max)
 
 
-def _prefilled(fld: Field, slots: dict[str, Any]) -> Field:
-    """A text field starts with what the conversation already knows (a company named in a
+# What the person typed into a form whose submission was refused (a date that didn't parse):
+# ``{"form": <form id>, "values": {field id: text}}``, so the form opens again with their answers
+# for them to correct, not empty (Discord closes a modal on submit). Cleared once it goes through.
+FORM_DRAFT_KEY = "_form_draft"
+
+
+def form_draft(slots: dict[str, Any], form_id: str) -> dict[str, str]:
+    """The answers typed into ``form_id`` last time, if its submission was refused."""
+    draft = slots.get(FORM_DRAFT_KEY)
+    if not isinstance(draft, dict) or draft.get("form") != form_id:
+        return {}
+    values = draft.get("values")
+    return {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else {}
+
+
+def _prefilled(fld: Field, slots: dict[str, Any], draft: dict[str, str]) -> Field:
+    """A text field starts with what the person typed into it last time (a refused
+    submission), else with what the conversation already knows (a company named in a
     sentence); the person confirms or changes it. Choice fields are always picked afresh."""
+    if fld.kind != "choice" and draft.get(fld.id):
+        return replace(fld, value=draft[fld.id][: fld.max_length])
     known = slots.get(fld.id)
     if fld.kind == "choice" or known in (None, "") or isinstance(known, dict | list):
         return fld

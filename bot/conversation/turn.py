@@ -20,7 +20,7 @@ from bot.conversation.offers import OFFER_KEY, SUSPENDED_KEY, Offer
 from bot.conversation.render import fill, render_state, template_values
 from bot.conversation.safety import asks_what_bot_is, suggests_crisis
 from bot.conversation.turn_answers import AnswersMixin, wants_skip
-from bot.conversation.turn_moves import MovesMixin
+from bot.conversation.turn_moves import THEN_KEY, MovesMixin
 from bot.conversation.turn_offers import OffersMixin, jsonable
 from bot.conversation.words import GLOBAL_WORDS
 from bot.storage.models import Conversation, User
@@ -96,6 +96,11 @@ class Turn(AnswersMixin, OffersMixin, MovesMixin):
             if not self.fresh and not text and inbound.choice is None and inbound.form is None:
                 return self._prompt()
         if self.fresh:
+            # A first message that is a command ("log", ``/rebound log``) is kept through the
+            # welcome, which then leads into that flow rather than the menu.
+            word = inputs.normalise_command(text) if text else ""
+            if word in self.engine.commands:
+                self.ctx.slots[THEN_KEY] = self.engine.commands[word]
             return self._enter(f"@{ENTRY_FLOW}")
         if text and asks_what_bot_is(text):
             return self._reprompt(self.msg["identity"])

@@ -14,7 +14,7 @@ from bot.conversation import inputs
 from bot.conversation.flow_spec import StateSpec
 from bot.conversation.machine import OPTION_PREFIX
 from bot.conversation.messages import Choice, Reply
-from bot.conversation.render import choices_for
+from bot.conversation.render import FORM_DRAFT_KEY, choices_for
 
 MAX_KEPT = 2000
 # How sure the intent router must be that a free-text answer is really news from an employer
@@ -65,7 +65,7 @@ class AnswersMixin:
     def _match_text(self, spec: StateSpec, text: str) -> Choice | None:
         choices = choices_for(self.ctx, spec, self.engine.registry)
         word = inputs.normalise_command(text)
-        if word.isdigit() and 1 <= int(word) <= len(choices):
+        if word.isdecimal() and 1 <= int(word) <= len(choices):  # "²" is a digit, not a number
             return choices[int(word) - 1]
         for choice in choices:
             if word in (inputs.normalise_command(choice.label), choice.id.lower()):
@@ -142,11 +142,18 @@ class AnswersMixin:
                 errors[fld.id] = why
             values[fld.id] = value
         if errors:
+            typed = {
+                f.id: inputs.clean_text(str(form[f.id]))[: f.max_length]
+                for f in spec.form.fields
+                if form.get(f.id) not in (None, "")
+            }
+            self.ctx.slots[FORM_DRAFT_KEY] = {"form": spec.form.id, "values": typed}
             details = " ".join(f"{self._label(spec, k)}: {v}" for k, v in errors.items())
             self._say(self.msg["form_errors"].format(details=details))
             self._prompt()
             self.replies[-1] = replace(self.replies[-1], errors=errors)
             return self.replies
+        self.ctx.slots.pop(FORM_DRAFT_KEY, None)
         self.ctx.slots.update(values)
         return self._fire("submit")
 

@@ -13,6 +13,7 @@ from bot.conversation.offers import SUSPENDED_KEY
 from bot.conversation.render import render_state
 
 MAX_HOPS = 30
+THEN_KEY = "_then"  # a flow asked for before the welcome: where the welcome leads when it ends
 HISTORY_LIMIT = 20
 
 
@@ -53,10 +54,12 @@ class MovesMixin:
                 return self.replies
             if spec.end:
                 suspended = self.ctx.slots.get(SUSPENDED_KEY)
+                then = self.ctx.slots.get(THEN_KEY)
                 self.ctx.slots = {}
                 if isinstance(suspended, dict):
                     return self._offer_resume(suspended)
-                target = f"@{HOME_FLOW}"
+                wanted = isinstance(then, str) and then in self.engine.flows and then != self.flow
+                target = f"@{then}" if wanted else f"@{HOME_FLOW}"
                 continue
             nxt = self.engine.machines[self.flow].fire(self.ctx, target, "advance")
             if nxt is None:

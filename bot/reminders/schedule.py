@@ -169,6 +169,30 @@ def snooze_until(user: User, default_zone: str, now: datetime, choice: str) -> d
     return allowed_from(user, default_zone, due)
 
 
+def rezone_reminders(
+    session: Session, user: User, old_zone: str, default_zone: str, now: datetime
+) -> int:
+    """Re-book the person's pending reminders after their time zone changed; returns how many.
+
+    Each was booked for a wall-clock time in the old zone (18:00 for a debrief, 09:30 on a
+    plan action's day); it keeps that wall-clock time, now in the person's new zone
+    (``user.timezone``), then moves out of their quiet hours as a new one would. One that would
+    now lie in the past is due at once rather than skipped."""
+    old, new = ZoneInfo(old_zone), zone_of(user, default_zone)
+    if old.key == new.key:
+        return 0
+    moved = 0
+    for reminder in session.scalars(
+        select(Reminder).where(Reminder.user_id == user.id, Reminder.status == "pending")
+    ):
+        stored = reminder.due_at
+        local = (stored if stored.tzinfo else stored.replace(tzinfo=UTC)).astimezone(old)
+        due = wall_clock_to_utc(local.date(), local.time().replace(tzinfo=None), new)
+        reminder.due_at = allowed_from(user, default_zone, max(due, now))
+        moved += 1
+    return moved
+
+
 def reschedule(reminder: Reminder, due_at: datetime) -> None:
     """Put a reminder (delivered or not) back in the queue for ``due_at``, as if new."""
     reminder.status = "pending"

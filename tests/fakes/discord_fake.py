@@ -79,6 +79,12 @@ class FakeDiscord:
         self.blocked: set[str] = set()  # people who do not accept DMs (error 50007)
         self.missing: set[str] = set()  # user ids Discord does not know (error 10013)
         self.rate_limit_next: int = 0  # answer this many message sends with a 429 first
+        # ... with a 429 as Cloudflare sends it: no ``Via`` header, no rate-limit headers
+        self.bare_429_next: int = 0
+        self.dm_refused: set[str] = set()  # people for whom opening a DM fails (403, 50007)
+        self.absent_guilds: set[str] = set()  # servers the bot is not in (403, 50001)
+        # each ended gateway session: the code of the client's close frame, None if it vanished
+        self.gateway_closes: list[int | None] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> commands
         self.interactions: dict[str, Pending] = {}  # token -> pending interaction
         self.modals: dict[str, dict[str, Any]] = {}  # interaction token -> modal data
@@ -181,8 +187,15 @@ class FakeDiscord:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         await self._send(ws, {"op": 10, "d": {"heartbeat_interval": 41250}})
+        closed_with: int | None = None  # the code of the client's close frame; None: dropped
         try:
-            async for msg in ws:
+            while True:
+                msg = await ws.receive()
+                if msg.type is WSMsgType.CLOSE:
+                    closed_with = int(msg.data)
+                    break
+                if msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
                 if msg.type is not WSMsgType.TEXT:
                     continue
                 frame = json.loads(msg.data)
@@ -201,6 +214,7 @@ class FakeDiscord:
         finally:
             if ws in self._sockets:
                 self._sockets.remove(ws)
+                self.gateway_closes.append(closed_with)
         return ws
 
     # ------------------------------------------------------------------ REST
@@ -233,6 +247,8 @@ class FakeDiscord:
             uid = str(call.body["recipient_id"])
             if uid in self.missing:
                 return _error(404, 10013, "Unknown User")
+            if uid in self.dm_refused:
+                return _error(403, 50007, "Cannot send messages to this user")
             return _json(self.dm_channel(self.user(uid, f"user{uid[-4:]}")))
         if route[:2] == ("POST", "channels") and route[3:] == ("messages",):
             return self._create_message(route[2], call)
@@ -240,11 +256,20 @@ class FakeDiscord:
             return self._edit(route[4], call.body)
         if request.method == "PUT" and parts[0] == "applications" and parts[-1] == "commands":
             scope = parts[3] if len(parts) == 5 else "global"
+            if scope in self.absent_guilds:
+                return _error(403, 50001, "Missing Access")
             return _json(self._store_commands(scope, call.body))
         self.unknown.append(call)
         return _error(404, 0, "404: Not Found")
 
     def _create_message(self, channel_id: str, call: Call) -> web.Response:
+        if self.bare_429_next > 0:
+            self.bare_429_next -= 1
+            return _json(
+                {"message": "You are being rate limited.", "retry_after": 0.01, "global": False},
+                status=429,
+                headers={"Retry-After": "0"},
+            )
         if self.rate_limit_next > 0:
             self.rate_limit_next -= 1
             return _json(

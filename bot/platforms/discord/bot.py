@@ -192,7 +192,12 @@ class ReboundBot(discord.Client):
             try:
                 await sync_commands(self.tree, self.settings)
             except discord.HTTPException as exc:  # DMs still work; try again next start
-                log.warning("could not sync application commands: HTTP %s", exc.status)
+                log.warning(
+                    "could not sync application commands: HTTP %s, code %s%s",
+                    exc.status,
+                    exc.code,
+                    " (the bot is not in dev_guild_id's server)" if exc.code == 50001 else "",
+                )
 
     # ------------------------------------------------------------------ events
 
@@ -201,6 +206,8 @@ class ReboundBot(discord.Client):
             return
         try:
             await self._turn(render.message_to_inbound(message), message.channel)
+        except discord.HTTPException:
+            pass  # logged by _turn; there is nowhere else to say it
         finally:
             self.dispatch("rebound_handled", message.id)
 
@@ -221,9 +228,18 @@ class ReboundBot(discord.Client):
             self.dispatch("rebound_handled", interaction.id)
 
     async def _command_turn(self, interaction: discord.Interaction, subcommand: str) -> str | None:
-        """Run the command in the person's DM; what to say where it was used (None: nothing)."""
-        channel = interaction.user.dm_channel or await interaction.user.create_dm()
+        """Run the command in the person's DM; what to say where it was used (None: nothing).
+
+        Discord may refuse to open the DM channel itself (50007), not only the message in it;
+        both mean the same to the person, so both get the hint and are recorded."""
         inbound = render.command_to_inbound(interaction, subcommand)
+        try:
+            channel = interaction.user.dm_channel or await interaction.user.create_dm()
+        except discord.Forbidden as exc:
+            if exc.code != CANNOT_DM:
+                raise
+            await self._record(inbound.user, delivered=False)
+            return self.engine.messages["dm_blocked"]
         if not await self._turn(inbound, channel):
             return self.engine.messages["dm_blocked"]
         if interaction.guild_id is None:
@@ -258,16 +274,36 @@ class ReboundBot(discord.Client):
             self.dispatch("rebound_handled", interaction.id)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Modal submissions (read from the raw payload), and every button, menu or modal whose
+        ``custom_id`` none of ours matches (an old id scheme, a malformed id): those would
+        otherwise get no answer at all, and Discord would show "This interaction failed"."""
+        data = cast(dict[str, Any], interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
+        if interaction.type is discord.InteractionType.component:
+            if not render.is_ours(custom_id, interaction.message):
+                await self._unknown(interaction)
+            return
         if interaction.type is not discord.InteractionType.modal_submit:
             return
-        data = cast(dict[str, Any], interaction.data or {})
-        match = render.MODAL.fullmatch(str(data.get("custom_id", "")))
+        match = render.MODAL.fullmatch(custom_id)
         if match is None:
+            await self._unknown(interaction)
             return
         try:
             await self._modal_submitted(
                 interaction, match["token"], int(match["part"]), int(match["parts"]), data
             )
+        finally:
+            self.dispatch("rebound_handled", interaction.id)
+
+    async def _unknown(self, interaction: discord.Interaction) -> None:
+        """Answer a component or modal we cannot read: acknowledge it (disabling the old
+        message's components), then the engine's "that belongs to an earlier message" and the
+        current question, as for any out-of-date press."""
+        try:
+            await self._disable(interaction)
+            inbound = render.form_to_inbound(interaction, render.NO_TOKEN, {})
+            await self._turn(inbound, await self._channel(interaction))
         finally:
             self.dispatch("rebound_handled", interaction.id)
 
@@ -313,6 +349,14 @@ class ReboundBot(discord.Client):
                     raise
                 await self._record(inbound.user, delivered=False)
                 return False
+            except discord.HTTPException as exc:  # never lost without a word in the log
+                log.warning(
+                    "reply to a %s turn not delivered: HTTP %s, code %s",
+                    inbound.user.platform,
+                    exc.status,
+                    exc.code,
+                )
+                raise
         return True
 
     async def _current_form(self, user: UserKey, token: str) -> Form | None:

@@ -57,6 +57,17 @@ SELECT = re.compile(r"rb:s:(?P<token>[^:]+):(?P<index>\d+)")
 FORM = re.compile(r"rb:f:(?P<token>[^:]+):(?P<part>\d+)/(?P<parts>\d+)")
 MODAL = re.compile(r"rb:m:(?P<token>[^:]+):(?P<part>\d+)/(?P<parts>\d+)")
 NO_TOKEN = "-"  # a reply without a token: any press is stale, and the engine says so
+COMPONENTS = (CHOICE, SELECT, FORM)  # the DynamicItem templates the bot registers
+
+
+def is_ours(custom_id: str, message: discord.Message | None) -> bool:
+    """True when discord.py will route this press to one of the bot's ``DynamicItem``
+    templates: the id matches one, and the message carries a component with that id
+    (discord.py silently drops a press that names a component the message does not have)."""
+    if message is None or not any(pattern.fullmatch(custom_id) for pattern in COMPONENTS):
+        return False
+    rows = [getattr(row, "children", [row]) for row in message.components]
+    return any(getattr(c, "custom_id", None) == custom_id for row in rows for c in row)
 
 
 def user_key(user_id: int | str) -> UserKey:

@@ -48,13 +48,47 @@ def is_permanent(exc: discord.HTTPException) -> bool:
     return exc.code in PERMANENT_CODES
 
 
+# A 429 without ``Via`` (Cloudflare's, not Discord's rate limiter) is raised by discord.py as a
+# plain HTTPException instead of being waited out. We wait it out here, a few times, for as
+# long as ``Retry-After`` says if that is short; a longer ban is raised for the caller to report.
+BARE_429_TRIES = 3
+BARE_429_MAX_WAIT = 10.0
+
+
+def _bare_429_wait(exc: discord.HTTPException, attempt: int) -> float | None:
+    """Seconds to wait before sending again, or None when waiting would not help."""
+    if exc.status != 429:
+        return None
+    header = exc.response.headers.get("Retry-After") if exc.response is not None else None
+    try:
+        wait = float(header) if header is not None else 2.0**attempt
+    except ValueError:
+        wait = 2.0**attempt
+    return max(0.0, wait) if wait <= BARE_429_MAX_WAIT else None
+
+
+async def send_one(channel: discord.abc.Messageable, out: render.Outgoing) -> discord.Message:
+    """Send one message; a 429 discord.py did not wait out is waited out and sent again, so a
+    reply is never lost to it (each try sends the same message once: nothing is doubled)."""
+    for attempt in range(BARE_429_TRIES):
+        try:
+            return await channel.send(**out.send_kwargs())
+        except discord.HTTPException as exc:
+            wait = _bare_429_wait(exc, attempt)
+            if wait is None or attempt == BARE_429_TRIES - 1:
+                raise
+            log.warning("Discord answered 429 without rate-limit headers; retrying in %.1f s", wait)
+            await asyncio.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 async def send_replies(
     channel: discord.abc.Messageable, replies: Sequence[Reply], open_form: str
 ) -> None:
     """Send replies in order, each rendered as one or more Discord messages."""
     for reply in replies:
         for out in render.to_messages(reply, open_form):
-            await channel.send(**out.send_kwargs())
+            await send_one(channel, out)
 
 
 class DiscordSender:
