@@ -19,9 +19,11 @@ from bot.storage.models import User
 from .conftest import Clock
 from .fakes.discord_driver import DiscordDriver, DiscordHarness
 from .fakes.discord_fake import (
+    APPLICATION_COMMAND,
     DEFERRED_MESSAGE,
     DEFERRED_UPDATE,
     EPHEMERAL,
+    MESSAGE,
     MESSAGE_COMPONENT,
     MODAL,
     MODAL_SUBMIT,
@@ -404,3 +406,22 @@ def test_a_failed_command_is_answered_not_left_thinking(
     harness.restart()  # no cached DM channel in the new process
     replies = person.command("plan", guild_id=GUILD)
     assert [r.text for r in replies] == [engine.messages["error"]]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"name": "rebound-old", "type": 1, "options": []},  # a command we no longer register
+        {"name": "rebound", "type": 1, "options": [{"name": "gone", "type": 1, "options": []}]},
+    ],
+    ids=["old-command", "old-subcommand"],
+)
+def test_a_slash_command_we_no_longer_have_is_answered(
+    person: DiscordDriver, data: dict  # type: ignore[type-arg]
+) -> None:
+    """Old names linger in members' pickers; an unanswered one shows "did not respond"."""
+    at_menu(person)
+    person.interact(APPLICATION_COMMAND, {"id": person.fake.snowflake(), **data})
+    (answer,) = callbacks(person.calls, MESSAGE)
+    assert answer.body["data"]["flags"] & EPHEMERAL
+    assert "/rebound help" in answer.body["data"]["content"]

@@ -45,6 +45,7 @@ CHAT_CHROME = (
     "moved_to_dm",
     "dm_blocked",
     "slack_dm_blocked",
+    "unknown_command",
     "menu_placeholder",
     "form_time",
     "home_title",

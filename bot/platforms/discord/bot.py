@@ -182,9 +182,31 @@ class ReboundBot(discord.Client):
                 self.on_command,
             )
         )
+        self.tree.error(self._on_command_error)
         self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+
+    async def _on_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """A slash command discord.py cannot run still gets an answer, ephemeral: above all a
+        name we no longer have (a member's picker keeps old commands until Discord refreshes
+        it), which would otherwise show "The application did not respond"."""
+        try:
+            if isinstance(error, app_commands.CommandNotFound):
+                key = "unknown_command"
+            else:
+                key = "error"
+                log.error("slash command failed: %s", type(error).__name__)
+            if not interaction.response.is_done():
+                await interaction.response.send_message(
+                    self.engine.messages[key], ephemeral=True
+                )
+        except discord.HTTPException as exc:
+            log.warning("could not answer a slash command: HTTP %s", exc.status)
+        finally:
+            self.dispatch("rebound_handled", interaction.id)
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(ChoiceButton, ChoiceSelect, FormButton)
