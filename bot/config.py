@@ -114,6 +114,23 @@ class CoachingSettings(Section):
     # Per workspace or guild id: a different list of crisis resources.
     workspace_crisis_resources: dict[str, list[str]] = Field(default_factory=dict)
     careers_links: list[Link] = Field(default_factory=list)
+    # Offered when a rejection hits hard (strength 4-5): people and services to lean on.
+    support_resources: list[str] = Field(
+        default_factory=lambda: [
+            "A friend or family member you trust: even a short call helps.",
+            "Your university or workplace wellbeing service, if you have one.",
+        ]
+    )
+    workspace_support_resources: dict[str, list[str]] = Field(default_factory=dict)
+    # Where to find a counsellor or therapist, for "where can I find a therapist?".
+    counselling_resources: list[str] = Field(
+        default_factory=lambda: [
+            "Your GP or family doctor can refer you to talking therapies.",
+            "Students: your university's counselling service is free and confidential.",
+            "UK: the NHS lists local talking-therapy services you can contact yourself.",
+        ]
+    )
+    workspace_counselling_resources: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):
@@ -153,6 +170,16 @@ class Settings(BaseSettings):
     def crisis_resources_for(self, workspace: str) -> list[str]:
         return self.coaching.workspace_crisis_resources.get(
             workspace, self.coaching.crisis_resources
+        )
+
+    def support_resources_for(self, workspace: str) -> list[str]:
+        return self.coaching.workspace_support_resources.get(
+            workspace, self.coaching.support_resources
+        )
+
+    def counselling_resources_for(self, workspace: str) -> list[str]:
+        return self.coaching.workspace_counselling_resources.get(
+            workspace, self.coaching.counselling_resources
         )
 
 

@@ -100,6 +100,8 @@ class User(Base):
     workspace: Mapped[str] = mapped_column(String(64))
     external_id: Mapped[str] = mapped_column(String(64))
     display_name: Mapped[str | None] = mapped_column(String(80))
+    # The name to sign emails with and greet by: asked once, or the Slack profile's name.
+    sign_name: Mapped[str | None] = mapped_column(String(80))
     timezone: Mapped[str | None] = mapped_column(String(64))
     quiet_start: Mapped[str] = mapped_column(String(5), default="21:00")
     quiet_end: Mapped[str] = mapped_column(String(5), default="08:00")
@@ -197,6 +199,8 @@ class FeedbackRequest(Base):
     reply: Mapped[str] = mapped_column(String(20), default="waiting")
     positives: Mapped[str | None] = mapped_column(Text)
     negatives: Mapped[str | None] = mapped_column(Text)
+    # What the employer actually wrote back, pasted by the person (tagged for themes).
+    reply_text: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
