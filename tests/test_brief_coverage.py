@@ -49,7 +49,7 @@ BRIEF_STATES = {
     "C. did relevant skills come across": ("reflect", "skills_shown", "skills"),
     "C. sort what you can change from what you cannot": ("reflect", "outside_control", "wasn't"),
     "C. recurring themes across rejections": ("reflect", "pattern", "came up in"),
-    "D. rethink the search after repeated rejections": ("rethink", "open", "search itself"),
+    "D. rethink the search after repeated rejections": ("rethink", "observe", "search itself"),
     "D. roles that fit skills and personality": ("rethink", "fit", "gave you energy"),
     "D. adjacent roles or industries": ("rethink", "adjacent", "roles or industries"),
     "D. network, mentors, careers adviser": ("rethink", "people", "careers adviser"),
@@ -66,7 +66,7 @@ BRIEF_CATALOGUE = {
     "D. refresh CV and cover letter": ("cv_refresh", "cv and cover letter"),
     "D. network and careers adviser": ("network", "careers adviser"),
     "D. self-care, strengths, resilience": ("self_care", "proud of"),
-    "D. techniques for interview nerves": ("nerves_techniques", "breathing"),
+    "D. techniques for interview nerves": ("nerves_techniques", "breathe"),
 }  # fmt: skip
 
 

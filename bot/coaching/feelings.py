@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
 from bot.conversation.context import TurnContext
 from bot.conversation.registry import action, condition
 from bot.storage.models import FeelingEntry
@@ -94,9 +96,30 @@ def more_reframes(ctx: TurnContext) -> bool:
     return (ctx.slot_int("reframe_index") or 0) < len(REFRAMES) - 1
 
 
+@condition("feeling_logged")
+def feeling_logged(ctx: TurnContext) -> bool:
+    """They already named how this rejection felt: coming back should not ask it again."""
+    interview_id = ctx.slot_int("interview_id")
+    if interview_id is None:
+        return False
+    found = ctx.session.scalar(
+        select(FeelingEntry.id).where(
+            FeelingEntry.user_id == ctx.user.id, FeelingEntry.interview_id == interview_id
+        ).limit(1)
+    )
+    return found is not None
+
+
 @condition("feeling_is_strong")
 def feeling_is_strong(ctx: TurnContext) -> bool:
     return (ctx.slot_int("intensity") or 0) >= 4
+
+
+@action("load_support", provides=["support_text"])
+def load_support(ctx: TurnContext) -> None:
+    """The people and services this workspace points to when a rejection hits hard."""
+    resources = ctx.settings.support_resources_for(ctx.user.workspace)
+    ctx.slots["support_text"] = "\n".join(f"• {r}" for r in resources)
 
 
 @action("pause_here")

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bot.coaching.reminder_kinds import plan_interview_reminders, stop_interview_reminders
 from bot.coaching.templates import greeting, templates
-from bot.coaching.themes import tag_text
+from bot.coaching.themes import tag_choices, tag_text
 from bot.conversation.context import TurnContext
 from bot.conversation.registry import action, condition, option_provider
 from bot.storage.models import Interview, owned
@@ -159,6 +159,15 @@ def save_debrief(ctx: TurnContext) -> None:
     interview.how_it_went = str(ctx.slots.get("how") or "")[:20] or None
     interview.debrief = {**(interview.debrief or {}), **notes}
     tag_text(ctx, interview.id, "debrief", " ".join(str(v) for v in notes.values()))
+    # "They took over" is as much evidence of nerves as a word typed about them.
+    tag_choices(ctx, interview.id, "debrief")
+
+
+@condition("has_debrief")
+def has_debrief(ctx: TurnContext) -> bool:
+    """Notes were taken after the interview, so reflection needn't ask what they asked."""
+    interview = own_interview(ctx)
+    return bool(interview is not None and interview.debrief)
 
 
 @action("record_offer")

@@ -75,6 +75,8 @@ REQUIRED_MESSAGES = (
     "unavailable",
     "cannot_go_back",
     "identity",
+    "identity_care",
+    "counselling",
     "error",
     "moved",
     "form_errors",
