@@ -47,7 +47,10 @@ def _fill_slots(ctx: TurnContext, interview: Interview) -> None:
     ctx.slots["stage_name"] = STAGES.get(interview.stage, "interview")
 
 
-@action("save_interview", provides=["interview_id", "when_text", "stage_name"])
+@action(
+    "save_interview",
+    provides=["interview_id", "when_text", "stage_name", "check_in_when", "check_in_booked"],
+)
 def save_interview(ctx: TurnContext) -> None:
     """Store the interview from the form and plan its debrief and 'any news?' check-ins."""
     when = ctx.slots.get("when")
@@ -68,7 +71,11 @@ def save_interview(ctx: TurnContext) -> None:
     _fill_slots(ctx, interview)
     local = happens_at.astimezone(ctx.zone) if happens_at else None
     ctx.slots["when_text"] = f"{local:%A %d %B at %H:%M}" if local else "soon"
-    plan_interview_reminders(ctx, interview)
+    check_in = plan_interview_reminders(ctx, interview)
+    # The promise names the real time: quiet hours can move the check-in to the next morning.
+    check_local = check_in.due_at.astimezone(ctx.zone) if check_in else None
+    ctx.slots["check_in_when"] = f"{check_local:%A at %H:%M}" if check_local else ""
+    ctx.slots["check_in_booked"] = "yes" if check_local else "no"
 
 
 @action("quick_interview", provides=["interview_id", "stage_name"])

@@ -30,8 +30,8 @@ from bot.storage.models import (
 REMINDER_FLOW = "reminders"
 
 
-def _add(ctx: TurnContext, kind: str, due: object, ref_id: int) -> None:
-    add_reminder(
+def _add(ctx: TurnContext, kind: str, due: object, ref_id: int) -> Reminder:
+    return add_reminder(
         ctx.session, ctx.user, kind, due, ref_id=ref_id, now=ctx.now,  # type: ignore[arg-type]
         default_zone=ctx.settings.timezone,
     )  # fmt: skip
@@ -39,8 +39,10 @@ def _add(ctx: TurnContext, kind: str, due: object, ref_id: int) -> None:
 
 def plan_interview_reminders(
     ctx: TurnContext, interview: Interview, decision_on: date | None = None
-) -> None:
-    """A debrief check-in the evening of the interview; 'any news?' after the decision date."""
+) -> Reminder | None:
+    """A debrief check-in the evening of the interview; 'any news?' after the decision date.
+    Returns the debrief check-in, whose time (after quiet hours) is what the bot promises."""
+    booked: Reminder | None = None
     reminders = ctx.settings.reminders
     zone = ctx.settings.timezone
     if decision_on is None and interview.happens_at is not None:
@@ -49,12 +51,13 @@ def plan_interview_reminders(
         if due <= interview.happens_at:
             due = interview.happens_at + timedelta(hours=2)
         if due > ctx.now:
-            _add(ctx, "debrief", due, interview.id)
+            booked = _add(ctx, "debrief", due, interview.id)
     decision = decision_on or interview.decision_by
     if decision is not None:
         cancel_reminders(ctx.session, ctx.user, kind="decision", ref_id=interview.id)
         due = local_time(ctx.user, zone, decision + timedelta(days=1), "10:00")
         _add(ctx, "decision", due, interview.id)
+    return booked
 
 
 def stop_interview_reminders(ctx: TurnContext, interview: Interview) -> None:

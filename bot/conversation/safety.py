@@ -109,4 +109,6 @@ def asks_for_counselling(text: str) -> bool:
     """The person is looking for a therapist or counsellor (not just mentioning therapy)."""
     norm = _normalise(text)
     match = _ASKS_FOR_CARE.search(norm)
-    return match is not None and not _NO_CARE_NEEDED.search(match.group(0))
+    if match is None:
+        return False
+    return not _NO_CARE_NEEDED.search(norm[max(0, match.start() - 12) : match.end()])
