@@ -53,7 +53,7 @@ def test_the_recurring_theme_leads_the_list_it_was_said_to_lead(
 
 def test_early_stage_rejections_bring_the_cv_in_first(engine: Engine, clock: Clock) -> None:
     driver = EngineDriver(engine, UserKey("terminal", "local", "early"), clock)
-    _until(driver, "rethink_early_stages.txt", "> [Not now]")
+    _until(driver, "rethink_early_stages.txt", "> [On to my plan]")
     assert _labels(driver)[0] == "Refresh your CV and cover letter"
 
 

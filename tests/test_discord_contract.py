@@ -339,6 +339,7 @@ def test_progress_chart_is_an_attachment(person: DiscordDriver) -> None:
     at_menu(person)
     person.text("rejected")
     person.form({"company": "Acme", "role": "Analyst"})
+    person.press("First round")
     replies = person.text("progress")
     (upload,) = [c for c in person.calls if c.files]
     assert upload.files[0][1].startswith(b"\x89PNG")

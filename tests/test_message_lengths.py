@@ -21,7 +21,12 @@ LIMIT = 60
 
 # The start of each message allowed to run longer, and why.
 LONGER = {
-    "Here's a draft": "the email draft itself: the person sends it, it has to be complete",
+    "Subject: ": "the email draft itself: the person sends it, so it has to be complete",
+    "I'm so sorry you're carrying this": (
+        "the crisis reply: the helplines from the config are the care, so they are never cut; "
+        "our own words around them are held to 40 (test below)"
+    ),
+    "Practise a routine for nerves": "a routine of four steps the person keeps and rehearses",
     "Here's everything I hold about you": "the data summary: what the law says they may see",
     "Your week in brief": "the weekly summary reads figures, one line each",
 }
@@ -75,6 +80,10 @@ def test_help_comes_in_two_short_messages(engine: Engine, alice: UserKey, clock:
     assert too_long(replies) == [] and all(words(r.text) <= 40 for r in replies[:2])
 
 
+def test_the_crisis_reply_is_short_apart_from_the_helplines(engine: Engine) -> None:
+    assert words(engine.messages["crisis"].replace("{resources}", "")) <= 40
+
+
 def test_the_ceiling_catches_a_long_message() -> None:
     assert too_long([Reply(text="word " * 61)]) == ["word " * 61]
-    assert too_long([Reply(text="Here's a draft " + "word " * 80)]) == []
+    assert too_long([Reply(text="Subject: " + "word " * 80)]) == []

@@ -67,6 +67,7 @@ REQUIRED_MESSAGES = (
     "paused",
     "stopped",
     "help",
+    "help_shortcuts",
     "not_understood",
     "form_hint",
     "too_long",

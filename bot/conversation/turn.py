@@ -195,8 +195,13 @@ class Turn(AnswersMixin, OffersMixin, MovesMixin):
         return self.replies
 
     def _help_text(self) -> str:
-        commands = sorted(self.engine.commands)
-        return self.msg["help"].format(commands=", ".join(commands))
+        return self.msg["help"]
+
+    def _shortcuts_text(self) -> str:
+        """One word per conversation (its first command), not every synonym: short enough to
+        read, and each one works."""
+        first = sorted({f.commands[0] for f in self.engine.flows.values() if f.commands})
+        return self.msg["help_shortcuts"].format(commands=", ".join(first))
 
     def _emit(self, event: str) -> None:
         for hook in self.engine.registry.hooks.get(event, []):
