@@ -35,6 +35,9 @@ REPLY_LIMIT = 4000
 UNSURE_MAX_WORDS = 7
 
 _CONJUNCTION = re.compile(r"^(?:(?:and|but|or|also|plus|so|then|as well as)\b[\s,]*)+", re.I)
+_HEDGE = re.compile(
+    r"^(?:(?:maybe|perhaps|possibly|probably|i guess|i suppose|basically)\b[\s,]*)+", re.I
+)
 _NUMBERING = re.compile(r"^\s*(?:[-•*–]+|\(?\d+[.)]|[a-z][.)](?=\s))\s*", re.I)
 _SENTENCES = re.compile(r"\n+|;|(?<=[?!])\s+|(?<=\.)\s+(?=[A-Z])")
 _JOINED = re.compile(
@@ -101,7 +104,7 @@ def _comma_parts(sentence: str) -> list[str]:
     parts: list[str] = []
     for raw in sentence.split(","):
         part = raw.strip()
-        if not part:
+        if not part or is_unsure(part):  # "not sure, ..." is for Rebound, not the employer
             continue
         if parts and (
             _words(parts[-1]) < MIN_WORDS
@@ -133,6 +136,7 @@ def tidy_point(text: str) -> str:
     point = re.sub(r"\s+", " ", text).strip()
     point = _NUMBERING.sub("", point).strip()
     point = _CONJUNCTION.sub("", point).strip(" ,;:-")
+    point = _CONJUNCTION.sub("", _HEDGE.sub("", point)).strip(" ,;:-")
     asked = point.endswith("?")
     point = point.rstrip(" ?.!,;:").strip()
     if not point:
@@ -189,11 +193,13 @@ def draft_email(
 ) -> str:
     """The draft, from ``flows/_templates.yaml``: the wording is there, the choices here."""
     email = words.feedback_second if second else words.feedback_first
-    asks = [*(tidy_point(a) for a in email.always_ask), *points] or [
+    asks = [tidy_point(a) for a in (*email.always_ask, *points) if tidy_point(a)] or [
         tidy_point(a) for a in email.if_none
     ]
-    unique = {_key(a): a for a in reversed(asks)}  # the first wording of a repeat wins
-    body = "\n".join(f"- {a}" for a in reversed(unique.values()))
+    unique: dict[str, str] = {}
+    for ask in asks:
+        unique.setdefault(_key(ask), ask)  # the first wording of a repeat, in its place
+    body = "\n".join(f"- {a}" for a in unique.values())
     return email.text.format(
         greeting=greeting(words, interviewer), role=role, company=company, asks=body, name=name
     ).rstrip("\n")
@@ -310,9 +316,7 @@ def off_guard_question(words: Suggestions, said: str) -> str | None:
     return question if len(question) <= 75 else None
 
 
-def suggest_for(
-    words: Suggestions, reply: str, themes: list[str], off_guard: str
-) -> list[str]:
+def suggest_for(words: Suggestions, reply: str, themes: list[str], off_guard: str) -> list[str]:
     """Up to three specific questions: one answering what the employer wrote, the person's
     themes (the recurring one first), the question that caught them out, then general ones."""
     lowered = reply.lower().replace("’", "'")
