@@ -15,7 +15,7 @@ from bot.coaching.templates import Templates
 from bot.conversation.engine import Engine
 from bot.conversation.flow_loader import load_yaml
 from bot.conversation.messages import UserKey
-from bot.storage.models import FeedbackRequest, ThemeTag, User
+from bot.storage.models import FeedbackRequest, Reflection, ThemeTag, User
 
 from .conftest import FLOWS, Clock, EngineDriver
 
@@ -170,6 +170,13 @@ def test_with_nothing_to_go_on_the_suggestions_are_general() -> None:
     assert suggest_for(words, "", [], "none") == list(words.general[:3])
 
 
+def test_a_question_already_asked_is_not_suggested_again() -> None:
+    words = WORDS.suggestions
+    asked = frozenset({words.general[0].rstrip("?").casefold()})
+    assert words.general[0] not in suggest_for(words, "", [], "", asked=asked)
+    assert len(suggest_for(words, "", [], "", asked=asked)) == 2  # nothing is made up
+
+
 def test_a_suggestion_too_long_for_a_button_fails_the_check(tmp_path: Path) -> None:
     data = load_yaml(FLOWS / "_templates.yaml")
     data["suggestions"]["general"] = ["x " * 50]
@@ -244,6 +251,24 @@ def test_picked_questions_come_from_what_this_person_said(
     with engine.db.transaction() as s:
         second = s.scalars(select(FeedbackRequest).order_by(FeedbackRequest.id)).all()
         assert len(second) == 1  # nothing saved until they say it's sent
+
+
+def test_the_question_that_caught_them_out_is_suggested_in_their_words(
+    engine: Engine, chat: EngineDriver, clock: Clock
+) -> None:
+    _to_second_round(chat, clock)
+    with engine.db.transaction() as s:
+        request = s.scalars(select(FeedbackRequest)).one()
+        s.add(
+            Reflection(
+                user_id=request.user_id,
+                interview_id=request.interview_id,
+                answers={"off_guard_q": "the one about salary expectations"},
+            )
+        )
+    chat.text("skip")
+    labels = [c.label for c in chat.press("Yes, please")[-1].choices]
+    assert "What would a strong answer on salary expectations have included?" in labels
 
 
 # ---------------------------------------------------------------------- the name

@@ -316,15 +316,34 @@ def off_guard_question(words: Suggestions, said: str) -> str | None:
     return question if len(question) <= 75 else None
 
 
-def suggest_for(words: Suggestions, reply: str, themes: list[str], off_guard: str) -> list[str]:
+def _asked_before(ctx: TurnContext, interview_id: int | None) -> frozenset[str]:
+    """Questions already sent to this employer about this interview: not suggested again."""
+    if interview_id is None:
+        return frozenset()
+    sent = ctx.session.scalars(
+        select(FeedbackRequest.points).where(
+            FeedbackRequest.user_id == ctx.user.id, FeedbackRequest.interview_id == interview_id
+        )
+    )
+    return frozenset(_key(p) for points in sent if points for p in _lines(points))
+
+
+def suggest_for(
+    words: Suggestions,
+    reply: str,
+    themes: list[str],
+    off_guard: str,
+    asked: frozenset[str] = frozenset(),
+) -> list[str]:
     """Up to three specific questions: one answering what the employer wrote, the person's
-    themes (the recurring one first), the question that caught them out, then general ones."""
+    themes (the recurring one first), the question that caught them out, then general ones;
+    none they have already asked (``asked``, lower case without the "?")."""
     lowered = reply.lower().replace("’", "'")
     from_reply = [c.ask for c in words.from_reply if any(w.lower() in lowered for w in c.words)]
     by_theme = [words.themes[t] for t in themes if t in words.themes]
     caught = off_guard_question(words, off_guard)
     ordered = [*from_reply[:1], *by_theme[:1], *([caught] if caught else []), *by_theme[1:]]
-    picked = list(dict.fromkeys([*ordered, *words.general]))
+    picked = [q for q in dict.fromkeys([*ordered, *words.general]) if _key(q) not in asked]
     return picked[:MAX_SUGGESTED]
 
 
@@ -337,6 +356,7 @@ def suggest_questions(ctx: TurnContext) -> None:
         _reply_text(ctx, interview_id),
         _themes_in_order(ctx, interview_id),
         _off_guard(ctx, interview_id),
+        asked=_asked_before(ctx, interview_id),
     )
     ctx.slots["_picked"] = []
     ctx.slots["points"] = ""
