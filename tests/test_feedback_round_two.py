@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.coaching.feedback import draft_email, is_question, is_unsure, shape_points, suggest_for
-from bot.coaching.names import clean_name
+from bot.coaching.names import clean_name, looks_like_a_name
 from bot.coaching.templates import Templates
 from bot.conversation.engine import Engine
 from bot.conversation.flow_loader import load_yaml
@@ -279,6 +279,14 @@ def test_names_are_tidied_not_rewritten() -> None:
     assert clean_name("Zoë O’Brien-Nakamura") == "Zoë O’Brien-Nakamura"
     assert len(clean_name("a" * 300)) == 80
     assert clean_name("   ") == ""
+
+
+def test_only_a_name_goes_under_an_email() -> None:
+    assert looks_like_a_name("Dr María de la Cruz")
+    assert looks_like_a_name("Jo")
+    assert not looks_like_a_name("why do you need that?")
+    assert not looks_like_a_name("I would rather you just put my first name on it please")
+    assert not looks_like_a_name("42")
 
 
 def test_the_sign_name_is_exported_and_forgotten(engine: Engine, clock: Clock) -> None:

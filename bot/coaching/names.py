@@ -15,6 +15,7 @@ from bot.conversation.registry import action, condition
 from bot.storage.models import User
 
 NAME_LIMIT = 80  # users.sign_name is String(80)
+NAME_WORDS = 6  # longer is a sentence, not a name
 _QUOTES = "\"'“”‘’`"
 
 
@@ -56,10 +57,27 @@ def keep_default_sign_name(ctx: TurnContext) -> None:
     ctx.slots["sign_name"] = ctx.user.sign_name or ""
 
 
+def looks_like_a_name(text: str) -> bool:
+    """'Dr María de la Cruz' yes; 'why do you need that?' or '42' no: a question or a
+    sentence typed here is asked again rather than put under an email."""
+    return (
+        0 < len(text.split()) <= NAME_WORDS
+        and "?" not in text
+        and sum(c.isalpha() for c in text) >= 2
+    )
+
+
 @action("save_sign_name", provides=["sign_name"])
 def save_sign_name(ctx: TurnContext) -> None:
-    """Store what they typed; a skipped answer stores nothing (the draft keeps a blank)."""
+    """Store what they typed; a skipped answer stores nothing (the draft keeps a blank), and
+    something that isn't a name is refused (the flow asks again)."""
     typed = clean_name(str(ctx.slots.pop("sign_name_typed", None) or ""))
-    if typed:
+    ctx.slots["_sign_refused"] = bool(typed) and not looks_like_a_name(typed)
+    if typed and not ctx.slots["_sign_refused"]:
         ctx.user.sign_name = typed
     ctx.slots["sign_name"] = ctx.user.sign_name or ""
+
+
+@condition("sign_name_refused")
+def sign_name_refused(ctx: TurnContext) -> bool:
+    return bool(ctx.slots.get("_sign_refused"))
