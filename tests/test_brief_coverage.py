@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.conversation.engine import Engine
 from bot.conversation.flow_loader import load_flows
 from bot.conversation.flow_spec import Variant
 from tests.behaviour import production as load_behaviour
 
-from .conftest import FLOWS
+from .conftest import FLOWS, Clock
 
 # brief bullet -> (flow, state, a phrase the state's text must contain)
 BRIEF_STATES = {
@@ -52,7 +53,7 @@ BRIEF_STATES = {
     "C. did relevant skills come across": ("reflect", "skills_shown", "skills"),
     "C. sort what you can change from what you cannot": ("reflect", "outside_control", "wasn't"),
     "C. recurring themes across rejections": ("reflect", "pattern", "came up in"),
-    "D. rethink the search after repeated rejections": ("rethink", "open", "search itself"),
+    "D. rethink the search after repeated rejections": ("rethink", "observe", "search itself"),
     "D. roles that fit skills and personality": ("rethink", "fit", "gave you energy"),
     "D. adjacent roles or industries": ("rethink", "adjacent", "roles or industries"),
     "D. network, mentors, careers adviser": ("rethink", "people", "careers adviser"),
@@ -69,7 +70,7 @@ BRIEF_CATALOGUE = {
     "D. refresh CV and cover letter": ("cv_refresh", "cv and cover letter"),
     "D. network and careers adviser": ("network", "careers adviser"),
     "D. self-care, strengths, resilience": ("self_care", "proud of"),
-    "D. techniques for interview nerves": ("nerves_techniques", "breathing"),
+    "D. techniques for interview nerves": ("nerves_techniques", "breathe"),
 }  # fmt: skip
 
 
@@ -138,3 +139,35 @@ def test_flow_files_do_not_contain_tabs_or_trailing_spaces() -> None:
     for path in Path(FLOWS).glob("*.yaml"):
         for no, line in enumerate(path.read_text().splitlines(), 1):
             assert "\t" not in line and line == line.rstrip(), f"{path.name}:{no}"
+
+
+def test_every_brief_idea_is_reached_in_some_transcript(engine: Engine, clock: Clock) -> None:
+    """A state that delivers an idea but that no transcript walks through could break unseen:
+    every bullet's phrase (and every catalogue action's title) must show up in what the bot said
+    while playing the golden transcripts."""
+    from datetime import UTC, datetime
+
+    from bot.conversation.messages import UserKey
+
+    from .test_message_lengths import Recording
+    from .transcript import all_transcripts, run
+
+    said: list[str] = []
+    for n, path in enumerate(all_transcripts()):
+        clock.now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+        driver = Recording(engine, UserKey("terminal", "local", f"reader{n}"), clock)
+        run(path, driver)
+        for reply in driver.seen:
+            said.append(reply.text.lower())
+            said.extend(c.label.lower() for c in reply.choices)
+    everything = "\n".join(said)
+    missing = []
+    for bullet, (_flow, _state, phrase) in BRIEF_STATES.items():
+        pattern = re.escape(phrase.lower()).replace(r"\{", "{").replace(r"\}", "}")
+        if not re.search(re.sub(r"\{[^}]+\}", ".+?", pattern), everything):
+            missing.append(bullet)
+    items = yaml.safe_load((FLOWS / "_catalogue.yaml").read_text())
+    for bullet, (key, _phrase) in BRIEF_CATALOGUE.items():
+        if items[key]["title"].lower() not in everything:
+            missing.append(bullet)
+    assert missing == []

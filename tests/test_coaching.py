@@ -152,6 +152,7 @@ def test_progress_chart_is_a_png(engine: Engine, clock: Clock) -> None:
     _start(driver)
     driver.text("rejected")
     driver.form({"company": "Initech", "role": "Analyst"})
+    driver.press("First round")
     driver.press("Frustrated")
     driver.text("3")
     replies = driver.text("progress")

@@ -123,6 +123,8 @@ def test_rejection_journey_through_select_modal_and_buttons(person: DiscordDrive
     assert [label["label"] for label in modal["components"]] == ["Company", "Role"]
     message, _ = person._form_button()
     replies = person.submit_form(modal, message, {"company": "Acme", "role": "Analyst"})
+    assert "How far had you got?" in texts(replies)
+    replies = person.press("Final round")
     assert "How are you feeling right now?" in texts(replies)
     person.press("Disappointed")
     replies = person.text("3")
@@ -200,7 +202,7 @@ def test_modal_opened_before_a_restart_is_submitted_after_it(
     assert modal is not None
     harness.restart()
     replies = person.submit_form(modal, message, {"company": "Acme", "role": "Analyst"})
-    assert "How are you feeling right now?" in texts(replies)
+    assert "How far had you got?" in texts(replies)
     (ack,) = callbacks(person.calls, UPDATE_MESSAGE)  # the "fill in" button is now disabled
     assert ack.body["data"]["components"][0]["components"][0]["disabled"] is True
 
@@ -329,13 +331,15 @@ def test_server_and_dm_are_one_conversation(person: DiscordDriver) -> None:
     at_menu(person)
     person.command("rejected", guild_id=GUILD)
     replies = person.form({"company": "Acme", "role": "Analyst"})  # in the DM
-    assert "How are you feeling right now?" in texts(replies)
+    assert "How far had you got?" in texts(replies)
+    assert "How are you feeling right now?" in texts(person.press("First round"))
 
 
 def test_progress_chart_is_an_attachment(person: DiscordDriver) -> None:
     at_menu(person)
     person.text("rejected")
     person.form({"company": "Acme", "role": "Analyst"})
+    person.press("First round")
     replies = person.text("progress")
     (upload,) = [c for c in person.calls if c.files]
     assert upload.files[0][1].startswith(b"\x89PNG")

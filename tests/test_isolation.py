@@ -248,6 +248,7 @@ def test_owned_refuses_foreign_malformed_and_out_of_range_ids(engine: Engine, cl
         driver.press("Yes, that's right")
         driver.text("rejected")
         driver.form({"company": f"{name} Ltd", "role": "Analyst"})
+        driver.press("First round")
     with engine.db.transaction() as s:
         ana = s.scalars(select(User).where(User.external_id == "ana")).one()
         ben = s.scalars(select(User).where(User.external_id == "ben")).one()

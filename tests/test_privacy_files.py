@@ -44,6 +44,7 @@ def _journey(driver: EngineDriver) -> None:
     driver.press("Yes, that's right")
     driver.text("rejected")
     driver.form({"company": "Initech", "role": "Analyst"})
+    driver.press("First round")
     driver.press("Frustrated")
     driver.text("3")
 

@@ -187,7 +187,7 @@ def test_rebound_chat_prints_reminders_that_fell_due(tmp_path: Path) -> None:
     db_path = tmp_path / "chat.db"
     morning = chat(db_path, "2026-11-30 09:00", "hi", "1", "log", "Acme", "Analyst",
                    "today 14:00", "2", "", "", "/quit")  # fmt: skip
-    assert "I'll check in that evening" in morning
+    assert "I'll check in on Monday at 18:00" in morning
     evening = chat(db_path, "2026-11-30 18:05", "1", "/quit")
     nudge, _, answer = evening.partition("you> 1")
     assert "How did your Analyst interview at Acme go?" in nudge

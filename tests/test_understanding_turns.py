@@ -69,6 +69,7 @@ def test_the_half_done_debrief_is_offered_back(
     driver.press("Yes, switch")
     driver.press("One I didn't log")
     driver.form({"company": "Stripe", "role": "Designer"})
+    driver.press("First round")
     driver.text("gutted")
     driver.text("3")
     driver.press("Stop here for today")
@@ -121,6 +122,7 @@ def test_buttons_numbers_and_exact_words_never_run_the_encoder(
     counting.texts = 0
     driver.press("I got a rejection")
     driver.form({"company": "Acme", "role": "Analyst"})
+    driver.press("First round")
     driver.press("Numb")
     driver.text("2")
     driver.text("Another thought")
@@ -172,6 +174,7 @@ def test_words_typed_for_a_choice_are_the_evidence_of_a_theme(
 
     driver = _started(engine, clock, "evidence")
     driver.text("reflect")
+    driver.text("skip")  # no debrief: what they asked comes first
     driver.press("Well prepared")
     for _ in range(2):
         driver.text("skip")

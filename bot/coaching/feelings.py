@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
 from bot.conversation.context import TurnContext
 from bot.conversation.registry import action, condition
 from bot.storage.models import FeelingEntry
@@ -94,9 +96,46 @@ def more_reframes(ctx: TurnContext) -> bool:
     return (ctx.slot_int("reframe_index") or 0) < len(REFRAMES) - 1
 
 
+def _logged(ctx: TurnContext) -> FeelingEntry | None:
+    interview_id = ctx.slot_int("interview_id")
+    if interview_id is None:
+        return None
+    return ctx.session.scalars(
+        select(FeelingEntry)
+        .where(FeelingEntry.user_id == ctx.user.id, FeelingEntry.interview_id == interview_id)
+        .order_by(FeelingEntry.id.desc())
+        .limit(1)
+    ).first()
+
+
+@condition("feeling_logged")
+def feeling_logged(ctx: TurnContext) -> bool:
+    """They already named how this rejection felt: coming back should not ask it again."""
+    return _logged(ctx) is not None
+
+
+@action("load_feeling", provides=["feeling", "intensity", "reframe"])
+def load_feeling(ctx: TurnContext) -> None:
+    """Back after a pause: the reframes and the plan follow the feeling they named then."""
+    entry = _logged(ctx)
+    feeling = entry.feeling if entry else "other"
+    ctx.slots["feeling"] = feeling
+    if entry is not None and entry.intensity is not None:
+        ctx.slots["intensity"] = entry.intensity
+    ctx.slots["reframe_index"] = 0
+    ctx.slots["reframe"] = _ORDER.get(feeling, REFRAMES)[0]
+
+
 @condition("feeling_is_strong")
 def feeling_is_strong(ctx: TurnContext) -> bool:
     return (ctx.slot_int("intensity") or 0) >= 4
+
+
+@action("load_support", provides=["support_text"])
+def load_support(ctx: TurnContext) -> None:
+    """The people and services this workspace points to when a rejection hits hard."""
+    resources = ctx.settings.support_resources_for(ctx.user.workspace)
+    ctx.slots["support_text"] = "\n".join(f"• {r}" for r in resources)
 
 
 @action("pause_here")

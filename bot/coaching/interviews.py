@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from bot.coaching.names import sign_name
 from bot.coaching.reminder_kinds import plan_interview_reminders, stop_interview_reminders
 from bot.coaching.templates import greeting, templates
-from bot.coaching.themes import tag_text
+from bot.coaching.themes import tag_choices, tag_text
 from bot.conversation.context import TurnContext
 from bot.conversation.registry import action, condition, option_provider
 from bot.storage.models import Interview, owned
@@ -48,7 +48,10 @@ def _fill_slots(ctx: TurnContext, interview: Interview) -> None:
     ctx.slots["stage_name"] = STAGES.get(interview.stage, "interview")
 
 
-@action("save_interview", provides=["interview_id", "when_text", "stage_name"])
+@action(
+    "save_interview",
+    provides=["interview_id", "when_text", "stage_name", "check_in_when", "check_in_booked"],
+)
 def save_interview(ctx: TurnContext) -> None:
     """Store the interview from the form and plan its debrief and 'any news?' check-ins."""
     when = ctx.slots.get("when")
@@ -69,7 +72,11 @@ def save_interview(ctx: TurnContext) -> None:
     _fill_slots(ctx, interview)
     local = happens_at.astimezone(ctx.zone) if happens_at else None
     ctx.slots["when_text"] = f"{local:%A %d %B at %H:%M}" if local else "soon"
-    plan_interview_reminders(ctx, interview)
+    check_in = plan_interview_reminders(ctx, interview)
+    # The promise names the real time: quiet hours can move the check-in to the next morning.
+    check_local = check_in.due_at.astimezone(ctx.zone) if check_in else None
+    ctx.slots["check_in_when"] = f"{check_local:%A at %H:%M}" if check_local else ""
+    ctx.slots["check_in_booked"] = "yes" if check_local else "no"
 
 
 @action("quick_interview", provides=["interview_id", "stage_name"])
@@ -160,6 +167,15 @@ def save_debrief(ctx: TurnContext) -> None:
     interview.how_it_went = str(ctx.slots.get("how") or "")[:20] or None
     interview.debrief = {**(interview.debrief or {}), **notes}
     tag_text(ctx, interview.id, "debrief", " ".join(str(v) for v in notes.values()))
+    # "They took over" is as much evidence of nerves as a word typed about them.
+    tag_choices(ctx, interview.id, "debrief")
+
+
+@condition("has_debrief")
+def has_debrief(ctx: TurnContext) -> bool:
+    """Notes were taken after the interview, so reflection needn't ask what they asked."""
+    interview = own_interview(ctx)
+    return bool(interview is not None and interview.debrief)
 
 
 @action("record_offer")

@@ -30,8 +30,8 @@ from bot.storage.models import (
 REMINDER_FLOW = "reminders"
 
 
-def _add(ctx: TurnContext, kind: str, due: object, ref_id: int) -> None:
-    add_reminder(
+def _add(ctx: TurnContext, kind: str, due: object, ref_id: int) -> Reminder:
+    return add_reminder(
         ctx.session, ctx.user, kind, due, ref_id=ref_id, now=ctx.now,  # type: ignore[arg-type]
         default_zone=ctx.settings.timezone,
     )  # fmt: skip
@@ -39,8 +39,10 @@ def _add(ctx: TurnContext, kind: str, due: object, ref_id: int) -> None:
 
 def plan_interview_reminders(
     ctx: TurnContext, interview: Interview, decision_on: date | None = None
-) -> None:
-    """A debrief check-in the evening of the interview; 'any news?' after the decision date."""
+) -> Reminder | None:
+    """A debrief check-in the evening of the interview; 'any news?' after the decision date.
+    Returns the debrief check-in, whose time (after quiet hours) is what the bot promises."""
+    booked: Reminder | None = None
     reminders = ctx.settings.reminders
     zone = ctx.settings.timezone
     if decision_on is None and interview.happens_at is not None:
@@ -49,12 +51,13 @@ def plan_interview_reminders(
         if due <= interview.happens_at:
             due = interview.happens_at + timedelta(hours=2)
         if due > ctx.now:
-            _add(ctx, "debrief", due, interview.id)
+            booked = _add(ctx, "debrief", due, interview.id)
     decision = decision_on or interview.decision_by
     if decision is not None:
         cancel_reminders(ctx.session, ctx.user, kind="decision", ref_id=interview.id)
         due = local_time(ctx.user, zone, decision + timedelta(days=1), "10:00")
         _add(ctx, "decision", due, interview.id)
+    return booked
 
 
 def stop_interview_reminders(ctx: TurnContext, interview: Interview) -> None:
@@ -70,11 +73,30 @@ def plan_feedback_follow_up(ctx: TurnContext, request: FeedbackRequest) -> None:
     _add(ctx, "feedback_follow_up", due, request.id)
 
 
-def plan_action_reminder(ctx: TurnContext, item: PlanAction) -> None:
+PLAN_KINDS = ("plan_action", "plan_halfway")
+# A nudge halfway to the due date only when there is a real "halfway": at least this many days.
+HALFWAY_MIN_DAYS = 3
+
+
+def plan_action_reminder(ctx: TurnContext, item: PlanAction) -> bool:
+    """A nudge on the due date, and one halfway there when it is far enough off, both at a
+    morning hour (moved out of quiet hours like every reminder). True if the halfway one was
+    booked."""
     if item.due_on is None:
-        return
-    due = local_time(ctx.user, ctx.settings.timezone, item.due_on, "09:30")
-    _add(ctx, "plan_action", due, item.id)
+        return False
+    zone = ctx.settings.timezone
+    _add(ctx, "plan_action", local_time(ctx.user, zone, item.due_on, "09:30"), item.id)
+    days = (item.due_on - ctx.today).days
+    if days < HALFWAY_MIN_DAYS:
+        return False
+    halfway = ctx.today + timedelta(days=days // 2)
+    _add(ctx, "plan_halfway", local_time(ctx.user, zone, halfway, "09:30"), item.id)
+    return True
+
+
+def cancel_plan_reminders(session: Session, user: User, item_id: int) -> None:
+    for kind in PLAN_KINDS:
+        cancel_reminders(session, user, kind=kind, ref_id=item_id)
 
 
 # ---------------------------------------------------------------------- the kinds
@@ -163,6 +185,7 @@ KINDS = (
     ReminderKind("decision", _interview_pending(False), _interview_details),
     ReminderKind("feedback_follow_up", _feedback_not_needed, _feedback_details),
     ReminderKind("plan_action", _plan_not_needed, _plan_details),
+    ReminderKind("plan_halfway", _plan_not_needed, _plan_details),
     ReminderKind("paused_check_in", _check_in_not_needed, _interview_details),
     ReminderKind("weekly_summary", _weekly_not_needed),
 )
@@ -173,6 +196,9 @@ def contribute(registry: Registry) -> None:
     for kind in KINDS:
         registry.reminder_kinds[kind.name] = kind
         registry.add_condition(f"reminder_is_{kind.name}", _kind_is(kind.name))
+    registry.add_condition(
+        "reminder_about_plan", lambda ctx: ctx.slots.get("reminder_kind") in PLAN_KINDS
+    )
 
 
 def _kind_is(name: str) -> Callable[[TurnContext], bool]:

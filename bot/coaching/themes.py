@@ -184,23 +184,43 @@ def recurring(ctx: TurnContext) -> Pattern | None:
     return Pattern(theme, count, len(rejections), evidence)
 
 
-def rethink_reason(ctx: TurnContext) -> str | None:
-    """'final-round' or 'data analyst' when RETHINK_MIN recent rejections share a stage or role."""
-    rejections = recent_rejections(ctx, 5)
-    if len(rejections) < RETHINK_MIN:
-        return None
-    stages = Counter(r.stage for r in rejections if r.stage not in ("other",))
-    roles = Counter(_role_key(r.role) for r in rejections)
-    role, role_count = roles.most_common(1)[0]
-    if role and role_count >= RETHINK_MIN:
-        return f"{role} roles"
-    if stages:
-        stage, stage_count = stages.most_common(1)[0]
-        if stage_count >= RETHINK_MIN:
-            from bot.coaching.interviews import STAGES
+# Where rejections come tells what to work on: late ones mean the applications work and the
+# last step needs preparing; early ones (or one kind of role, again and again) mean the roles or
+# how the CV tells the story deserve a fresh look.
+EARLY_STAGES = frozenset({"screen", "first_round"})
+LATE_STAGES = frozenset({"second_round", "final"})
 
-            return f"the {STAGES.get(stage, stage)} stage"
+
+@dataclass(frozen=True)
+class SearchPattern:
+    kind: str  # "final_stages", "same_role" or "early_stages"
+    reason: str  # the role family ("data analyst roles"); the flows word the stage kinds
+    count: int
+    window: int
+
+
+def search_pattern(ctx: TurnContext, minimum: int = RETHINK_MIN) -> SearchPattern | None:
+    """What ``minimum`` of the last five rejections share: a late stage, a role, an early stage."""
+    rejections = recent_rejections(ctx, 5)
+    if len(rejections) < minimum:
+        return None
+    window = len(rejections)
+    late = sum(r.stage in LATE_STAGES for r in rejections)
+    early = sum(r.stage in EARLY_STAGES for r in rejections)
+    role, role_count = Counter(_role_key(r.role) for r in rejections).most_common(1)[0]
+    if late >= minimum and late * 2 > window:
+        return SearchPattern("final_stages", "", late, window)
+    if role and role_count >= minimum:
+        return SearchPattern("same_role", f"{role} roles", role_count, window)
+    if early >= minimum and early * 2 >= window:
+        return SearchPattern("early_stages", "", early, window)
     return None
+
+
+def rethink_reason(ctx: TurnContext) -> str | None:
+    """The kind of pattern recent rejections share, if any."""
+    pattern = search_pattern(ctx)
+    return pattern.kind if pattern else None
 
 
 def _role_key(role: str) -> str:
@@ -214,7 +234,9 @@ def tag_reflection_themes(ctx: TurnContext) -> None:
     interview_id = ctx.slot_int("interview_id")
     text = " ".join(
         str(ctx.slots.get(k) or "")
-        for k in ("off_guard_q", "answers", "skills", "differently", "in_control")
+        for k in (
+            "asked_q", "off_guard_q", "answers", "body_q", "skills", "differently", "in_control",
+        )
     )
     added = tag_text(ctx, interview_id, "reflection", text) + tag_choices(
         ctx, interview_id, "reflection"
@@ -238,13 +260,42 @@ def theme_recurs(ctx: TurnContext) -> bool:
     return recurring(ctx) is not None
 
 
+def _told_key(ctx: TurnContext, pattern: Pattern) -> str:
+    return f"{pattern.theme}:{ctx.slot_int('interview_id') or ''}"
+
+
+@condition("pattern_untold")
+def pattern_untold(ctx: TurnContext) -> bool:
+    """A theme recurs and hasn't been pointed out yet for this rejection: the check runs after
+    every rejection (at the plan step too), but says it once."""
+    pattern = recurring(ctx)
+    return pattern is not None and ctx.slots.get("_pattern_told") != _told_key(ctx, pattern)
+
+
+@action("note_pattern_told")
+def note_pattern_told(ctx: TurnContext) -> None:
+    if (pattern := recurring(ctx)) is not None:
+        ctx.slots["_pattern_told"] = _told_key(ctx, pattern)
+
+
 @condition("rethink_suggested")
 def rethink_suggested(ctx: TurnContext) -> bool:
     return rethink_reason(ctx) is not None and not ctx.slots.get("_rethink_done")
 
 
-@action("describe_rethink", provides=["rethink_reason", "rejection_count"])
+@action(
+    "describe_rethink",
+    provides=["rethink_reason", "rejection_count", "rethink_kind", "rethink_count"],
+)
 def describe_rethink(ctx: TurnContext) -> None:
-    ctx.slots["rethink_reason"] = rethink_reason(ctx) or "similar roles"
+    pattern = search_pattern(ctx)
+    ctx.slots["rethink_kind"] = pattern.kind if pattern else "general"
+    ctx.slots["rethink_reason"] = pattern.reason if pattern else ""
+    ctx.slots["rethink_count"] = pattern.count if pattern else 0
     ctx.slots["rejection_count"] = len(recent_rejections(ctx, 5))
     ctx.slots["_rethink_done"] = True
+
+
+@condition("final_stage_pattern")
+def final_stage_pattern(ctx: TurnContext) -> bool:
+    return ctx.slots.get("rethink_kind") == "final_stages"

@@ -75,7 +75,9 @@ class Problem:
         return self.level == "error"
 
 
-_SOFT_BREAK = re.compile(r"(?<!\n)\n(?!\n|- |• )")
+# A line that starts with a list mark or a {placeholder} (a list filled in at run time) keeps
+# its line break.
+_SOFT_BREAK = re.compile(r"(?<!\n)\n(?!\n|- |• |\{)")
 
 
 def unwrap(text: str) -> str:

@@ -18,7 +18,12 @@ from bot.conversation.flow_spec import ENTRY_FLOW, HOME_FLOW, StateSpec
 from bot.conversation.messages import Inbound, Reply
 from bot.conversation.offers import OFFER_KEY, SUSPENDED_KEY, Offer
 from bot.conversation.render import fill, render_state, template_values
-from bot.conversation.safety import asks_what_bot_is, suggests_crisis
+from bot.conversation.safety import (
+    asks_for_counselling,
+    asks_if_bot_is_a_professional,
+    asks_what_bot_is,
+    suggests_crisis,
+)
 from bot.conversation.turn_answers import AnswersMixin, wants_skip
 from bot.conversation.turn_moves import THEN_KEY, MovesMixin
 from bot.conversation.turn_offers import OffersMixin, jsonable
@@ -102,8 +107,12 @@ class Turn(AnswersMixin, OffersMixin, MovesMixin):
             if word in self.engine.commands:
                 self.ctx.slots[THEN_KEY] = self.engine.commands[word]
             return self._enter(f"@{ENTRY_FLOW}")
+        if text and asks_if_bot_is_a_professional(text):
+            return self._reprompt(self.msg["identity_care"].format(resources=self._counselling()))
         if text and asks_what_bot_is(text):
             return self._reprompt(self.msg["identity"])
+        if text and asks_for_counselling(text):
+            return self._reprompt(self.msg["counselling"].format(resources=self._counselling()))
         offer = Offer.load(self.ctx.slots.pop(OFFER_KEY, None))
         if offer is not None and not text and inbound.choice is None and inbound.form is None:
             self.ctx.slots[OFFER_KEY] = offer.dump()  # an empty message leaves the question open
@@ -149,6 +158,10 @@ class Turn(AnswersMixin, OffersMixin, MovesMixin):
         resources = self.engine.settings.crisis_resources_for(self.ctx.user.workspace)
         return "\n".join(f"• {r}" for r in resources)
 
+    def _counselling(self) -> str:
+        resources = self.engine.settings.counselling_resources_for(self.ctx.user.workspace)
+        return "\n".join(f"• {r}" for r in resources)
+
     def _crisis(self) -> list[Reply]:
         user = self.ctx.user
         user.crisis_at = self.ctx.now
@@ -182,8 +195,13 @@ class Turn(AnswersMixin, OffersMixin, MovesMixin):
         return self.replies
 
     def _help_text(self) -> str:
-        commands = sorted(self.engine.commands)
-        return self.msg["help"].format(commands=", ".join(commands))
+        return self.msg["help"]
+
+    def _shortcuts_text(self) -> str:
+        """One word per conversation (its first command), not every synonym: short enough to
+        read, and each one works."""
+        first = sorted({f.commands[0] for f in self.engine.flows.values() if f.commands})
+        return self.msg["help_shortcuts"].format(commands=", ".join(first))
 
     def _emit(self, event: str) -> None:
         for hook in self.engine.registry.hooks.get(event, []):

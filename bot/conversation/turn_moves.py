@@ -70,7 +70,8 @@ class MovesMixin:
     def _global(self, word: str) -> list[Reply]:
         spec = self._spec()
         if word == "help":
-            return self._reprompt(self._help_text())
+            self._say(self._help_text())
+            return self._reprompt(self._shortcuts_text())
         if word == "pause":
             self.paused = True
             self._emit("paused")

@@ -23,6 +23,7 @@ KINDS = (
     "decision",
     "feedback_follow_up",
     "plan_action",
+    "plan_halfway",
     "paused_check_in",
     "weekly_summary",
 )
