@@ -223,6 +223,11 @@ def test_the_employers_reply_is_kept_and_tagged_with_its_words(
         assert [(t.theme, t.evidence, t.interview_id) for t in tags] == [
             ("experience", "more experience", request.interview_id)
         ]
+    path = next(r.file for r in chat.text("export") if r.file)
+    assert path is not None
+    exported = json.loads(Path(path).read_text())
+    assert [r["reply_text"] for r in exported["feedback_requests"]] == [reply]
+    assert any(t["source"] == "employer_reply" for t in exported["themes"])
 
 
 def test_a_huge_reply_is_refused_with_a_reason_and_nothing_is_kept(
