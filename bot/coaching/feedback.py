@@ -347,13 +347,15 @@ def suggest_for(
     return picked[:MAX_SUGGESTED]
 
 
-@action("suggest_questions")
+@action("suggest_questions", provides=["reply_known"])
 def suggest_questions(ctx: TurnContext) -> None:
     """Work out the suggestions once, and start the choice afresh."""
     interview_id = ctx.slot_int("interview_id")
+    reply = _reply_text(ctx, interview_id)
+    ctx.slots["reply_known"] = "yes" if reply.strip() else "no"
     ctx.slots["_suggested"] = suggest_for(
         templates(ctx).suggestions,
-        _reply_text(ctx, interview_id),
+        reply,
         _themes_in_order(ctx, interview_id),
         _off_guard(ctx, interview_id),
         asked=_asked_before(ctx, interview_id),
