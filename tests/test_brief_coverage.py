@@ -38,6 +38,9 @@ BRIEF_STATES = {
     "B. ask once more with specific questions if vague": (
         "feedback_reply", "vague", "ask once more"),
     "B. the bot drafts the email": ("feedback", "draft", "here's a draft"),
+    "B. the second request: specific questions to pick from": (
+        "feedback_reply", "pick_questions", "a specific question"),
+    "B. record what the employer wrote": ("feedback_reply", "reply_text", "what did they write"),
     "B. the bot checks back: did a reply come, was it specific": (
         "feedback_reply", "ask", "did {company} reply"),
     "C. reflect soon, while memory is fresh": ("reflect", "intro", "still fresh"),
@@ -102,11 +105,12 @@ def test_feedback_email_asks_what_went_well_and_offers_a_call() -> None:
 
     words = Templates.model_validate(load_yaml(FLOWS / "_templates.yaml"))
     text = draft_email(words, "Acme", "Analyst", "Priya", ["my SQL answer"], "Sam", second=False)
-    assert "- what went well in my interview" in text and "done better" in text
+    assert "- What went well in my interview" in text and "done better" in text
     assert "short call at a time that suits you" in text
-    assert "Dear Priya," in text and "- my SQL answer" in text and text.endswith("Sam")
+    assert "Dear Priya," in text and "- My SQL answer" in text and text.endswith("Sam")
     again = draft_email(words, "Acme", "Analyst", "", ["SQL depth"], "Sam", second=True)
     assert again.startswith("Subject:") and "Hello," in again and "- SQL depth" in again
+    assert again.splitlines()[0] != text.splitlines()[0] and "Acme" in again.splitlines()[0]
 
 
 def _words(text: str) -> int:

@@ -40,6 +40,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "files_completeUploadExternal": {"files:write"},
     "apps_connections_open": set(),  # the app-level token's connections:write, not a bot scope
     "oauth_v2_access": set(),
+    "users_info": {"users:read"},
 }
 # Event as the code registers it -> (manifest bot event, scopes it needs).
 EVENT_SCOPES: dict[str, tuple[str, set[str]]] = {

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from bot.coaching.names import sign_name
 from bot.coaching.reminder_kinds import plan_interview_reminders, stop_interview_reminders
 from bot.coaching.templates import greeting, templates
 from bot.coaching.themes import tag_choices, tag_text
@@ -239,5 +240,6 @@ def draft_follow_up_note(ctx: TurnContext) -> None:
     ctx.slots["nudge"] = words.follow_up.format(
         greeting=greeting(words, interview.interviewer),
         role=interview.role,
-        name=ctx.user.display_name or words.unnamed,
+        company=interview.company,
+        name=sign_name(ctx.user) or words.unnamed,
     ).rstrip("\n")

@@ -12,9 +12,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
+from pydantic import Field
+
+from bot.coaching.themes import THEME_NAMES
 from bot.conversation.context import TurnContext
 from bot.conversation.flow_loader import load_yaml
-from bot.conversation.flow_spec import NonEmpty, Strict, template
+from bot.conversation.flow_spec import NonEmpty, Strict, one_of, template
 from bot.conversation.registry import data_file
 
 FILE = "_templates.yaml"
@@ -29,6 +32,27 @@ class FeedbackEmail(Strict):
     if_none: tuple[NonEmpty, ...] = ()  # asked when the person gave no points
 
 
+# A suggested question is a button label: Slack's limit for button text.
+QUESTION_LIMIT = 75
+Question = Annotated[NonEmpty, Field(max_length=QUESTION_LIMIT)]
+
+
+class ReplyCue(Strict):
+    words: tuple[NonEmpty, ...]  # any of these in the employer's reply (lower case)
+    ask: Question
+
+
+class Suggestions(Strict):
+    """Specific questions to offer someone deciding what to ask an employer."""
+
+    from_reply: tuple[ReplyCue, ...] = ()
+    themes: dict[Annotated[str, one_of(THEME_NAMES, "theme")], Question] = Field(
+        default_factory=dict
+    )
+    off_guard: Annotated[str, template("question"), Field(max_length=QUESTION_LIMIT)] = ""
+    general: tuple[Question, ...] = ()
+
+
 class Templates(Strict):
     greeting_named: Annotated[str, template("interviewer")]
     greeting: Annotated[str, template()]
@@ -37,7 +61,8 @@ class Templates(Strict):
     some_role: Annotated[str, template()]
     feedback_first: FeedbackEmail
     feedback_second: FeedbackEmail
-    follow_up: Annotated[str, template("greeting", "role", "name")]
+    follow_up: Annotated[str, template("greeting", "role", "company", "name")]
+    suggestions: Suggestions = Suggestions()
 
 
 data_file(FILE, Templates)

@@ -89,6 +89,12 @@ def tag_text(ctx: TurnContext, interview_id: int | None, source: str, text: str)
     return _record(ctx, interview_id, source, find_themes(text))
 
 
+def tag_reply_text(ctx: TurnContext, interview_id: int | None, text: str) -> list[str]:
+    """The employer's own reply, tagged like the person's words (evidence kept), so what
+    they wrote counts towards the person's themes and their plan."""
+    return tag_text(ctx, interview_id, "employer_reply", text)
+
+
 def tag_choices(ctx: TurnContext, interview_id: int | None, source: str) -> list[str]:
     """Themes from answers to choices. An answer typed in the person's own words (kept by the
     turn under ``_said``, by step) is the evidence, and is searched for themes itself."""

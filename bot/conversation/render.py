@@ -27,7 +27,7 @@ def template_values(ctx: TurnContext) -> dict[str, Any]:
     values: dict[str, Any] = {
         k: ("" if v is None else v) for k, v in ctx.slots.items() if not k.startswith("_")
     }
-    values.setdefault("name", ctx.user.display_name or "there")
+    values.setdefault("name", ctx.user.sign_name or ctx.user.display_name or "there")
     values.setdefault("today", ctx.today.isoformat())
     values.setdefault("timezone", ctx.user.timezone or ctx.settings.timezone)
     return values

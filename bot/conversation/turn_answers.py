@@ -47,6 +47,11 @@ class AnswersMixin:
         if not text:
             return self._reprompt(self.msg["empty"])
         if spec.input is not None:
+            # A step that takes typed words and also offers buttons ("type a name, or use
+            # this one"): the number or the exact words of a button mean that button.
+            picked = self._exact_choice(spec, text) if spec.choices or spec.options else None
+            if picked is not None:
+                return self._choose(spec, picked.id)
             return self._submit_text(spec, text)
         if spec.form is not None:
             return self._understand(spec, text, at_form=True)
@@ -74,6 +79,17 @@ class AnswersMixin:
             starts = [c for c in choices if inputs.normalise_command(c.label).startswith(word)]
             if len(starts) == 1:
                 return starts[0]
+        return None
+
+    def _exact_choice(self, spec: StateSpec, text: str) -> Choice | None:
+        """A button named exactly (its number, id or label); never a guess from a prefix."""
+        choices = choices_for(self.ctx, spec, self.engine.registry)
+        word = inputs.normalise_command(text)
+        if word.isdecimal() and 1 <= int(word) <= len(choices):
+            return choices[int(word) - 1]
+        for choice in choices:
+            if word in (inputs.normalise_command(choice.label), choice.id.lower()):
+                return choice
         return None
 
     def _choose(self, spec: StateSpec, choice_id: str) -> list[Reply]:

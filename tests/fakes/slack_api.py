@@ -61,6 +61,9 @@ class FakeSlack:
         self.problems: list[str] = []  # Block Kit limits broken by the app
         self.socket_acks: list[dict[str, Any]] = []
         self.teams: dict[str, str] = {}  # OAuth code -> team id for oauth.v2.access
+        # user id -> profile for users.info ({"display_name": ..., "real_name": ...});
+        # anyone else is "user_not_found", as for a user Slack doesn't know.
+        self.profiles: dict[str, dict[str, str]] = {}
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
         self._sockets: list[web.WebSocketResponse] = []
@@ -104,6 +107,7 @@ class FakeSlack:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # users.info and other reads are GETs
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{name}", self._response)
         app.router.add_get("/link", self._socket)
@@ -183,6 +187,25 @@ class FakeSlack:
             return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": message}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
+        if method == "users.info":
+            uid = str(args.get("user", ""))
+            profile = self.profiles.get(uid)
+            if profile is None:
+                return {"ok": False, "error": "user_not_found"}
+            return {
+                "ok": True,
+                "user": {
+                    "id": uid,
+                    "team_id": TEAM,
+                    "name": uid.lower(),
+                    "real_name": profile.get("real_name", ""),
+                    "is_bot": False,
+                    "profile": {
+                        "display_name": profile.get("display_name", ""),
+                        "real_name": profile.get("real_name", ""),
+                    },
+                },
+            }
         if method == "conversations.history":
             found = self.messages.get((str(args.get("channel")), str(args.get("latest"))))
             return {"ok": True, "messages": [found] if found else [], "has_more": False}

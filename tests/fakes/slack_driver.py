@@ -212,10 +212,14 @@ class SlackHarness:
 class SlackDriver:
     """One person in their DM with the app: the transcript Driver protocol over Slack."""
 
-    def __init__(self, harness: SlackHarness, user: str = "U1", clock: Any = None) -> None:
+    def __init__(
+        self, harness: SlackHarness, user: str = "U1", clock: Any = None, name: str = "Alice"
+    ) -> None:
         self.h = harness
         self.fake = harness.fake
         self.user = user
+        # What users.info says about them (like the Discord driver's global name).
+        self.fake.profiles.setdefault(user, {"display_name": "", "real_name": name})
         self.dm = f"D{user}"
         self.clock = clock
 

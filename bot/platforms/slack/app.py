@@ -30,6 +30,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -59,11 +60,13 @@ BOT_SCOPES = [
     "files:write",
     "im:history",
     "im:write",
+    "users:read",  # users.info: the name a person goes by, offered as the name to sign with
 ]
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 ANYTHING = re.compile(".*")  # the catch-all listeners: acknowledged, ignored
 DM_CACHE = 10_000  # people whose DM channel id is remembered (it never changes)
+NAME_CACHE = 10_000  # people whose profile name was asked for in this process
 
 Listener = Callable[[AsyncArgs], Awaitable[None]]
 
@@ -79,6 +82,7 @@ class SlackAdapter:
         self.msg = engine.messages
         self.on_handled = on_handled
         self._dms: OrderedDict[UserKey, str] = OrderedDict()
+        self._names: OrderedDict[UserKey, str | None] = OrderedDict()
 
     def register(self, app: AsyncApp) -> None:
         events: dict[str, Listener] = {
@@ -201,7 +205,7 @@ class SlackAdapter:
         if user is None:
             await args.ack()
             return
-        inbound = render.form_to_inbound(user, view)
+        inbound = await self._named(args.client, render.form_to_inbound(user, view))
         replies = await asyncio.to_thread(self.engine.handle, inbound)
         errors = render.modal_errors(view, replies[-1].errors) if replies else None
         if errors:
@@ -250,6 +254,7 @@ class SlackAdapter:
     # ------------------------------------------------------------------ helpers
 
     async def _turn(self, client: AsyncWebClient, channel: str, inbound: Inbound) -> None:
+        inbound = await self._named(client, inbound)
         replies: list[Reply] = (
             await asyncio.to_thread(self.engine.handle, inbound)
             if inbound.text or inbound.choice or inbound.form is not None
@@ -268,6 +273,31 @@ class SlackAdapter:
             log.warning("cannot DM a Slack user: %s", error_code(exc))
             return False
         return True
+
+    async def _named(self, client: AsyncWebClient, inbound: Inbound) -> Inbound:
+        """The turn with the person's Slack name on it (``users.info``), which the engine keeps
+        as their display name: the greeting's name and the default to sign emails with.
+
+        Asked once per person per process; a refusal (an install from before ``users:read``,
+        a rate limit) is remembered too and costs only the name, never the turn."""
+        user = inbound.user
+        if user in self._names:
+            self._names.move_to_end(user)
+            name = self._names[user]
+        else:
+            try:
+                found = await client.users_info(user=user.user_id)
+                name = render.profile_name(found.get("user") or {})
+            except SlackApiError as exc:
+                log.info("no Slack profile name: %s", error_code(exc))
+                name = None
+            except Exception as exc:  # the network: the turn matters more than the name
+                log.info("no Slack profile name: %s", type(exc).__name__)
+                name = None
+            self._names[user] = name
+            if len(self._names) > NAME_CACHE:
+                self._names.popitem(last=False)
+        return replace(inbound, display_name=name) if name else inbound
 
     async def _dm(self, client: AsyncWebClient, user: UserKey) -> str:
         """The person's own DM with the app, the only place a reply goes (whatever the payload

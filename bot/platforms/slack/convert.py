@@ -69,6 +69,20 @@ def message_to_inbound(
     return Inbound(user=user, text=unescape(text), event_id=event_id)
 
 
+NAME_LIMIT = 80  # users.display_name is String(80)
+
+
+def profile_name(user: Mapping[str, Any]) -> str | None:
+    """The name a person goes by, from ``users.info``: the profile's display name, else their
+    real name. Only ever offered as a default; the person chooses what to sign with."""
+    profile = user.get("profile") or {}
+    for value in (profile.get("display_name"), profile.get("real_name"), user.get("real_name")):
+        name = " ".join(str(value or "").split())[:NAME_LIMIT].strip()
+        if name:
+            return name
+    return None
+
+
 def strip_mentions(text: str) -> str:
     """``<@U123> rejected`` -> ``rejected``: the mention is how Slack addresses us, not words."""
     words = [w for w in text.split() if not (w.startswith("<@") and w.endswith(">"))]
