@@ -61,6 +61,7 @@ class FakeSlack:
         self.problems: list[str] = []  # Block Kit limits broken by the app
         self.socket_acks: list[dict[str, Any]] = []
         self.teams: dict[str, str] = {}  # OAuth code -> team id for oauth.v2.access
+        self.admins: set[str] = set()  # user ids users.info reports as workspace admins
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
         self._sockets: list[web.WebSocketResponse] = []
@@ -181,6 +182,19 @@ class FakeSlack:
             }
             self.messages[(str(args.get("channel")), ts)] = message
             return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": message}
+        if method == "users.info":
+            uid = str(args.get("user", ""))
+            admin = uid in self.admins
+            return {
+                "ok": True,
+                "user": {"id": uid, "team_id": TEAM, "deleted": False, "is_bot": False,
+                         "is_admin": admin, "is_owner": False, "is_primary_owner": False},
+            }  # fmt: skip
+        if method == "chat.delete":
+            key = (str(args.get("channel")), str(args.get("ts")))
+            if self.messages.pop(key, None) is None:
+                return {"ok": False, "error": "message_not_found"}
+            return {"ok": True, "channel": key[0], "ts": key[1]}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
         if method == "conversations.history":
