@@ -50,14 +50,13 @@ IN_APP_WEEKS = 12
 CHART_WORDS = (
     "insights_chart_weeks", "insights_chart_stages", "insights_chart_interviews",
     "insights_chart_rejections", "insights_chart_themes", "insights_chart_steps",
-    "insights_chart_hidden",
+    "insights_chart_hidden", "insights_step_chosen", "insights_step_completed",
+    "insights_step_sent", "insights_step_answered",
 )  # fmt: skip
 TEXT_WORDS = (
     "insights_head", "insights_people", "insights_weeks", "insights_interviews",
     "insights_rejections", "insights_themes", "insights_plan", "insights_feedback",
     "insights_median", "insights_fewer", "insights_none", "insights_chart_alt",
-    "insights_step_chosen", "insights_step_completed", "insights_step_sent",
-    "insights_step_answered",
 )  # fmt: skip
 uses_messages(*CHART_WORDS, *TEXT_WORDS)
 
