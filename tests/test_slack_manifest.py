@@ -31,6 +31,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat_postMessage": {"chat:write"},
     "chat_postEphemeral": {"chat:write"},
     "chat_update": {"chat:write"},
+    "chat_delete": {"chat:write"},  # a withdrawn hand-off, in a channel the bot was invited to
+    "users_info": {"users:read"},  # is the person asking for /rebound admin a workspace admin?
     "conversations_open": {"im:write"},
     "conversations_history": {"im:history"},  # only ever on the app's own DM
     "views_open": set(),
