@@ -78,11 +78,13 @@ def community_of(user: User) -> str:
 
 def stored_values(session: Session, platform: str, workspace: str) -> dict[str, Any]:
     """What admins set for this community (only what they set), or ``{}``."""
-    row = session.scalar(
-        select(CommunitySettings.values).where(
-            CommunitySettings.platform == platform, CommunitySettings.workspace == workspace
+    # No autoflush: a turn's new rows (a newcomer's conversation) are written once, at its end.
+    with session.no_autoflush:
+        row = session.scalar(
+            select(CommunitySettings.values).where(
+                CommunitySettings.platform == platform, CommunitySettings.workspace == workspace
+            )
         )
-    )
     return dict(row) if isinstance(row, dict) else {}
 
 

@@ -282,7 +282,7 @@ def draw_chart(path: Path, data: Insights, words: Mapping[str, str]) -> Path:
     ax.legend(fontsize=8)
     ax.set_title(words["insights_chart_stages"])
     ax = axes[1][0]
-    names = [THEME_NAMES.get(t, t).split(" ")[0] for t in data.themes]
+    names = [t.replace("_", " ") for t in data.themes]
     bars(ax, names, list(data.themes.values()), "#e0a040")
     ax.set_title(words["insights_chart_themes"])
     ax = axes[1][1]
