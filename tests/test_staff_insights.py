@@ -35,7 +35,9 @@ def marker(kind: str, n: int) -> str:
     return f"ZQX{kind}{n}MARK"
 
 
-def seed(db: Database, finals: int, firsts: int, other_ws: int = 0) -> list[str]:
+def seed(
+    db: Database, finals: int, firsts: int, other_ws: int = 0, when: datetime = WHEN
+) -> list[str]:
     """People in WS: ``finals`` rejected at a final round, ``firsts`` rejected at a first round,
     each with every free-text field holding a unique marker. Returns the markers."""
     markers: list[str] = []
@@ -52,30 +54,30 @@ def seed(db: Database, finals: int, firsts: int, other_ws: int = 0) -> list[str]
             user = User(platform="slack", workspace=ws, external_id=m("ext"),
                         display_name=m("name"), sign_name=m("sign"), quiet_start="21:00",
                         quiet_end="08:00", reminders_on=True, weekly_summary=False,
-                        created_at=WHEN, last_seen_at=WHEN)  # fmt: skip
+                        created_at=when, last_seen_at=when)  # fmt: skip
             s.add(user)
             s.flush()
             iv = Interview(user_id=user.id, company=m("company"), role=m("role"),
                            stage="final" if stage == "other" else stage,
                            interviewer=m("interviewer"), outcome="rejected",
-                           debrief={"notes": m("debrief")}, created_at=WHEN,
-                           closed_at=WHEN)  # fmt: skip
+                           debrief={"notes": m("debrief")}, created_at=when,
+                           closed_at=when)  # fmt: skip
             s.add(iv)
             s.flush()
             s.add(FeelingEntry(user_id=user.id, interview_id=iv.id, feeling="gutted",
-                               intensity=4, note=m("feeling"), created_at=WHEN))  # fmt: skip
+                               intensity=4, note=m("feeling"), created_at=when))  # fmt: skip
             s.add(FeedbackRequest(user_id=user.id, interview_id=iv.id, points=m("points"),
-                                  draft=m("draft"), sent_at=WHEN, reply="specific",
+                                  draft=m("draft"), sent_at=when, reply="specific",
                                   positives=m("pos"), negatives=m("neg"),
-                                  reply_text=m("reply"), created_at=WHEN))  # fmt: skip
+                                  reply_text=m("reply"), created_at=when))  # fmt: skip
             s.add(Reflection(user_id=user.id, interview_id=iv.id, answers={"a": m("answer")},
                              in_control=m("inctl"), outside_control=m("outctl"),
-                             created_at=WHEN))  # fmt: skip
+                             created_at=when))  # fmt: skip
             s.add(ThemeTag(user_id=user.id, interview_id=iv.id, theme="nerves", source="reflect",
-                           evidence=m("evidence"), created_at=WHEN))  # fmt: skip
+                           evidence=m("evidence"), created_at=when))  # fmt: skip
             s.add(PlanAction(user_id=user.id, interview_id=iv.id, kind="mock", title=m("plan"),
                              status="done" if i % 2 else "open",
-                             created_at=WHEN + timedelta(days=2)))  # fmt: skip
+                             created_at=when + timedelta(days=2)))  # fmt: skip
     return markers
 
 

@@ -53,7 +53,8 @@ _MENTION = re.compile(r"^<#([A-Za-z0-9]+)(\|[^>]*)?>$")
 uses_messages(
     "admin_bad_url", "admin_bad_zone", "admin_bad_time", "admin_bad_channel", "admin_bad_link",
     "admin_too_many_lines", "admin_line_too_long", "admin_expired", "admin_nothing_changed",
-    "admin_changed", "community_default", "community_not_set", "community_on", "community_off",
+    "admin_changed", "digest_needs_channel", "community_default", "community_not_set",
+    "community_on", "community_off",
     *(f"community_label_{name}" for name in FIELDS),
 )  # fmt: skip
 
@@ -227,7 +228,10 @@ def read_form(
         else:
             values["staff_channel"] = channel
     if str(form.get("digest") or "") == "on":
-        values["digest"] = True
+        if "staff_channel" in values:
+            values["digest"] = True
+        elif "staff_channel" not in errors:
+            errors["digest"] = words["digest_needs_channel"]
     return values, errors
 
 
@@ -312,6 +316,12 @@ def admin_save(ctx: TurnContext) -> None:
     row.values = {k: _jsonish(v) for k, v in values.items()}
     row.updated_by = ctx.user.external_id
     row.updated_at = ctx.now
+    ctx.session.flush()
+    if "digest" in changes or "staff_channel" in changes or "timezone" in changes:
+        from bot.coaching.digest import book_digest  # digest reads this module
+
+        zone = values.get("timezone") or ctx.settings_base.timezone
+        book_digest(ctx.session, ctx.user, row, zone, ctx.now)
     ctx.session.add(
         CommunityAudit(
             platform=platform,
