@@ -20,7 +20,9 @@ save checks it again; each save writes an audit row naming the admin.
 
 from __future__ import annotations
 
+import json
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +44,8 @@ MAX_LINES = 10
 MAX_LINE = 300
 MAX_URL = 300
 ADMIN_FOR = timedelta(minutes=30)
+EFFECTIVE_CACHE = 512
+_EFFECTIVE: OrderedDict[tuple[int, str, str], tuple[Settings, Settings]] = OrderedDict()
 ADMIN_KEY = "_admin_of"
 ADMIN_UNTIL = "_admin_until"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -107,8 +111,23 @@ def effective(settings: Settings, workspace: str, values: dict[str, Any]) -> Set
     """A copy of ``settings`` in which this community's values are the defaults.
 
     The per-workspace dicts are folded in and emptied, so ``X_for(any workspace)`` on the copy
-    answers for this community: call sites need not know which key applies.
+    answers for this community: call sites need not know which key applies. Copies are kept
+    per (settings, workspace, values) in a small cache: copying a pydantic model on every turn
+    cost about a millisecond, the lookup costs microseconds. Nobody mutates settings.
     """
+    key = (id(settings), workspace, json.dumps(values, sort_keys=True, default=str))
+    cached = _EFFECTIVE.get(key)
+    if cached is not None and cached[0] is settings:
+        _EFFECTIVE.move_to_end(key)
+        return cached[1]
+    made = _effective(settings, workspace, values)
+    _EFFECTIVE[key] = (settings, made)
+    if len(_EFFECTIVE) > EFFECTIVE_CACHE:
+        _EFFECTIVE.popitem(last=False)
+    return made
+
+
+def _effective(settings: Settings, workspace: str, values: dict[str, Any]) -> Settings:
     coaching = settings.coaching
     update: dict[str, Any] = {
         "crisis_resources": values.get("crisis_resources")
