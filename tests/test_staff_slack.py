@@ -88,6 +88,9 @@ def test_an_admin_sets_resources_and_a_person_gets_them_in_a_crisis(
     hello = person.text("hi")
     assert "Europe/London" in " ".join(r.text for r in hello)  # the newcomers' zone
     person.press("Yes, that's right")
+    with engine.db.transaction() as s:
+        row = s.scalars(select(User).where(User.external_id == "U2")).one()
+        assert row.timezone == "Europe/London"  # stored: the scheduler times reminders by it
     reply = " ".join(r.text for r in person.text("I want to end my life"))
     assert CRISIS in reply and "Nightline" in reply
     assert "Samaritans" not in reply  # the config's default list is replaced

@@ -156,7 +156,8 @@ def settings_for(session: Session, user: User, settings: Settings) -> Settings:
     """The engine's per-turn resolver (``Registry.settings_for``).
 
     A newcomer's first turn (created and seen at the same instant) also takes the community's
-    quiet hours, which the engine could not know when it created the row.
+    time zone and quiet hours, which the engine could not know when it created the row; the
+    welcome then asks whether that zone is theirs.
     """
     values = stored_values(session, user.platform, community_of(user))
     if not values:
@@ -164,6 +165,8 @@ def settings_for(session: Session, user: User, settings: Settings) -> Settings:
     if user.created_at is not None and user.created_at == user.last_seen_at:
         user.quiet_start = values.get("quiet_start") or user.quiet_start
         user.quiet_end = values.get("quiet_end") or user.quiet_end
+        # Stored, not only defaulted: the scheduler times reminders from the person's own row.
+        user.timezone = user.timezone or values.get("timezone") or None
     return effective(settings, community_of(user), values)
 
 
