@@ -20,20 +20,8 @@ FEELINGS = (
 
 _WORDS = {
     "disappointed": (
-        "disappoint",
-        "sad",
-        "down",
-        "gutted",
-        "upset",
-        "heartbroken",
-        "low",
-        "not okay",
-        "not ok",
-        "not good",
-        "awful",
-        "terrible",
-        "rubbish",
-        "horrible",
+        "disappoint", "sad", "down", "gutted", "upset", "heartbroken", "low", "not okay",
+        "not ok", "not good", "awful", "terrible", "rubbish", "horrible",
     ),
     "frustrated": ("frustrat", "annoyed", "fed up", "irritat"),
     "angry": ("angry", "furious", "mad", "rage", "unfair", "livid"),

@@ -244,7 +244,9 @@ class ReboundBot(discord.Client):
                 key = "error"
                 log.error("slash command failed: %s", type(error).__name__)
             if not interaction.response.is_done():
-                await interaction.response.send_message(self.engine.messages[key], ephemeral=True)
+                await interaction.response.send_message(
+                    self.engine.messages[key], ephemeral=True
+                )
         except discord.HTTPException as exc:
             log.warning("could not answer a slash command: HTTP %s", exc.status)
         finally:

@@ -62,7 +62,9 @@ def user_key(team_id: str | None, enterprise_id: str | None, user_id: str) -> Us
 # ---------------------------------------------------------------- inbound
 
 
-def message_to_inbound(user: UserKey, text: str, event_id: str | None) -> Inbound:
+def message_to_inbound(
+    user: UserKey, text: str, event_id: str | None
+) -> Inbound:
     """Typed text (a DM, a slash command's argument, a mention) as the person's words."""
     return Inbound(user=user, text=unescape(text), event_id=event_id)
 
