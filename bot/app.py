@@ -140,7 +140,23 @@ def senders(built: Built) -> dict[str, Sender]:
             continue
         if sender is not None:
             out[platform] = sender
+    _staff_posters(built, out)
     return out
+
+
+def _staff_posters(built: Built, out: dict[str, Sender]) -> None:
+    """Staff-channel posting (the weekly digest) for a process that has senders but no
+    adapter (``rebound scheduler``): the Discord sender posts itself; Slack gets a poster over
+    the same tokens. An adapter running in the process has installed its own already."""
+    posters = built.engine.posters
+    if "discord" in out and hasattr(out["discord"], "post"):
+        posters.setdefault("discord", out["discord"])
+    if "slack" in out and "slack" not in posters:
+        from bot.platforms.slack.oauth import token_lookup
+        from bot.platforms.slack.send import SlackPoster
+
+        tokens = token_lookup(built.settings, built.db.engine)
+        posters["slack"] = SlackPoster(built.settings.slack.api_url, tokens)
 
 
 # ---------------------------------------------------------------------- adapters

@@ -135,6 +135,56 @@ def db_upgrade(ctx: click.Context) -> None:
     click.echo("database is up to date")
 
 
+@main.command("insights")
+@click.option("--workspace", required=True, help="The Slack team id or Discord server id.")
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="First day counted (YYYY-MM-DD); rounded back to its Monday.",
+)
+@click.option(
+    "--platform",
+    type=click.Choice(["slack", "discord", "terminal"]),
+    default="slack",
+    show_default=True,
+)
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--chart", "chart_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--db", "db_url", help="Database URL (default: the configured one).")
+@click.pass_context
+def insights(
+    ctx: click.Context,
+    workspace: str,
+    since: Any,
+    platform: str,
+    csv_file: Path | None,
+    chart_file: Path | None,
+    db_url: str | None,
+) -> None:
+    """Anonymous figures for one workspace or server (any from fewer than 5 people hidden)."""
+    from bot.coaching import insights as figures
+    from bot.coaching.community import resolve
+    from bot.coaching.files import write_private
+
+    built = root(ctx).build(db_url)
+    words = built.engine.messages
+    with built.db.transaction() as session:
+        zone = resolve(session, built.settings, platform, workspace).settings.timezone
+        data = figures.compute(
+            session, platform, workspace[:64], figures.monday(since.date()), zone
+        )
+    click.echo(figures.to_text(data, words))
+    if csv_file is not None:
+        write_private(csv_file, figures.to_csv(data, words).encode("utf-8"))
+        click.echo(f"csv: {csv_file}")
+    if chart_file is not None:
+        chart_words = {k: words[k] for k in figures.CHART_WORDS}
+        chart_file.unlink(missing_ok=True)
+        figures.draw_chart(chart_file, data, chart_words)
+        click.echo(f"chart: {chart_file}")
+
+
 # ---------------------------------------------------------------------- scheduler and run
 
 

@@ -55,7 +55,8 @@ def test_every_reminder_kind_is_declared_once_with_a_title() -> None:
     titles = yaml.safe_load((ROOT / "flows" / "_reminders.yaml").read_text())["titles"]
     kinds = app.behaviour().reminder_kinds
     assert set(kinds) == {"debrief", "decision", "feedback_follow_up", "plan_action",
-                          "paused_check_in", "weekly_summary"}  # fmt: skip
+                          "plan_halfway", "paused_check_in", "weekly_summary",
+                          "staff_digest"}  # fmt: skip
     for kind in kinds.values():
         assert isinstance(kind, ReminderKind)
         assert kind.title_key in titles, f"flows/_reminders.yaml has no title for {kind.name}"

@@ -31,6 +31,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat_postMessage": {"chat:write"},
     "chat_postEphemeral": {"chat:write"},
     "chat_update": {"chat:write"},
+    "chat_delete": {"chat:write"},  # a withdrawn hand-off, in a channel the bot was invited to
+    "users_info": {"users:read"},  # is the person asking for /rebound admin a workspace admin?
     "conversations_open": {"im:write"},
     "conversations_history": {"im:history"},  # only ever on the app's own DM
     "views_open": set(),
@@ -40,7 +42,6 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "files_completeUploadExternal": {"files:write"},
     "apps_connections_open": set(),  # the app-level token's connections:write, not a bot scope
     "oauth_v2_access": set(),
-    "users_info": {"users:read"},
 }
 # Event as the code registers it -> (manifest bot event, scopes it needs).
 EVENT_SCOPES: dict[str, tuple[str, set[str]]] = {

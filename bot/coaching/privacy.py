@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, inspect, or_, select, update
 
 from bot.coaching.files import forget_files, new_file, write_private
+from bot.coaching.handoff import forget_handoffs
 from bot.conversation.context import TurnContext
 from bot.conversation.registry import action, uses_messages
 from bot.storage.models import (
@@ -71,6 +72,7 @@ def forget_user(ctx: TurnContext) -> None:
     """Delete the person and everything they told us. The turn saves nothing afterwards."""
     user, session = ctx.user, ctx.session
     user_id = user.id
+    forget_handoffs(ctx)  # the staff-channel messages first, while their rows say where
     for table in PERSONAL_TABLES:
         session.execute(delete(table).where(table.user_id == user_id))  # type: ignore[attr-defined]
     _forget_events(ctx)

@@ -18,6 +18,7 @@ from bot.conversation.registry import Registry
 from bot.reminders.kinds import ReminderKind, StillNeeded
 from bot.reminders.schedule import add_reminder, cancel_reminders, local_time
 from bot.storage.models import (
+    CommunitySettings,
     Conversation,
     FeedbackRequest,
     Interview,
@@ -180,6 +181,18 @@ def _weekly_not_needed(
     return None if user.weekly_summary else "the weekly summary is off"
 
 
+def _digest_not_needed(
+    session: Session, reminder: Reminder, user: User, conv: Conversation | None
+) -> str | None:
+    row = session.get(CommunitySettings, reminder.ref_id) if reminder.ref_id else None
+    values = row.values if row is not None and isinstance(row.values, dict) else {}
+    if row is None or row.platform != user.platform:
+        return "the workspace's settings are gone"
+    if not values.get("digest") or not values.get("staff_channel"):
+        return "the weekly digest is off"
+    return None
+
+
 KINDS = (
     ReminderKind("debrief", _interview_pending(True), _interview_details),
     ReminderKind("decision", _interview_pending(False), _interview_details),
@@ -188,6 +201,7 @@ KINDS = (
     ReminderKind("plan_halfway", _plan_not_needed, _plan_details),
     ReminderKind("paused_check_in", _check_in_not_needed, _interview_details),
     ReminderKind("weekly_summary", _weekly_not_needed),
+    ReminderKind("staff_digest", _digest_not_needed),
 )
 
 

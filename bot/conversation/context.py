@@ -41,6 +41,16 @@ class TurnContext:
     # Slow work that needs no database (drawing a chart) runs after the commit, so the
     # person's row lock (and SQLite's write lock) is never held for it.
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # Platform -> its staff-channel poster (``ChannelPoster``), for what a person approved to
+    # share; empty where no adapter provides one (the terminal).
+    posters: Mapping[str, Any] = field(default_factory=dict)
+    # The configured settings, before the person's workspace's own (``settings`` is those):
+    # for code that must look at another workspace (an admin's).
+    base_settings: Settings | None = None
+
+    @property
+    def settings_base(self) -> Settings:
+        return self.base_settings or self.settings
 
     @property
     def zone(self) -> tzinfo:

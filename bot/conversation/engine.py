@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot.config import Settings
+from bot.conversation import inputs
 from bot.conversation.flow_check import (
     command_message_key,
     errors,
@@ -84,6 +85,12 @@ class Engine:
         self._lock_person = _lock_person(postgres=not db.is_sqlite)
         self._housekeeping = threading.Lock()
         self._next_housekeeping = 0.0
+        # Platform -> ChannelPoster, set by the composition root or an adapter (staff channels).
+        self.posters: dict[str, Any] = {}
+        self.staff_commands = frozenset(
+            cmd for name in registry.staff_flows if name in self.flows
+            for cmd in self.flows[name].commands
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ public
 
@@ -113,6 +120,11 @@ class Engine:
         """The form of the person's current step, if ``token`` is still that step (else None)."""
         replies = self.resume(user)
         return next((r.form for r in replies if r.form is not None and r.token == token), None)
+
+    def is_staff_command(self, text: str | None) -> bool:
+        """Whether typed text (or a ``/rebound`` subcommand) starts a flow for admins, so the
+        adapter should ask its platform whether the person administers the workspace."""
+        return bool(text) and inputs.normalise_command(text or "") in self.staff_commands
 
     @property
     def title(self) -> str:
@@ -350,6 +362,8 @@ class Engine:
             session.add(user)
             session.flush()
             conversation = None
+        if inbound.community and user.community is None:  # the first server they came from
+            user.community = inbound.community[:64]
         if inbound.display_name and user.display_name != inbound.display_name[:80]:
             user.display_name = inbound.display_name[:80]
         # Written at most every few minutes: an UPDATE on every turn buys nothing.

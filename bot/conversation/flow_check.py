@@ -204,6 +204,9 @@ def _state_problems(
                 )
             if fld.kind == "choice" and not fld.options:
                 out.append(f"form field {fld.id!r} is a choice with no options")
+        check = state.form.check
+        if check is not None and check not in registry.form_checks:
+            out.append(f"unknown form check {check!r}{_suggest(check, set(registry.form_checks))}")
     return out
 
 

@@ -317,6 +317,8 @@ class FormSpec(Strict):
     field_specs: tuple[FieldSpec, ...] = Field(default=(), alias="fields")
     to: Text
     submit_label: Text = Field(default="Save", alias="submit")
+    # A registered form check run on the submitted values; its refusals are field errors.
+    check: Text | None = None
 
     @cached_property
     def fields(self) -> tuple[neutral.Field, ...]:

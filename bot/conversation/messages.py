@@ -149,6 +149,16 @@ class Inbound:
     event_id: str | None = None
     token: str | None = None
     display_name: str | None = None
+    # The workspace or server the event came from when it is not ``user.workspace`` (a Discord
+    # slash command in a guild): the first one is recorded as the person's community.
+    community: str | None = None
+    # The workspace or server the platform says this person administers, checked by the adapter
+    # for this event (Slack admins and owners, Discord's Manage Server); None when not checked.
+    admin_of: str | None = None
 
     def __post_init__(self) -> None:
-        _clean_fields(self, ("text", "choice", "form", "event_id", "token", "display_name"))
+        _clean_fields(
+            self,
+            ("text", "choice", "form", "event_id", "token", "display_name", "community",
+             "admin_of"),
+        )  # fmt: skip

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 ActionFn = Callable[["TurnContext"], None]
 ConditionFn = Callable[["TurnContext"], bool]
+# (ctx, the submitted values) -> field id -> why it was refused (empty: accepted).
+FormCheckFn = Callable[["TurnContext", dict[str, Any]], dict[str, str]]
+# (session, person's row, configured settings) -> the settings that apply to this person.
+SettingsForFn = Callable[[Any, Any, Any], Any]
 OptionsFn = Callable[["TurnContext"], list[tuple[str, str]]]
 # (session, person's key, flow titles, now, default zone) -> an overview object for adapters.
 OverviewFn = Callable[..., Any]
@@ -56,6 +60,14 @@ class Registry:
     # Occasional clean-up the domain asks for (expired files), run by the engine after a
     # commit, at most every few minutes: ``job(settings)``.
     housekeeping: list[Callable[[Any], Any]] = field(default_factory=list)
+    # Domain checks of a submitted form (``check:`` in a flow's form), beyond the field kinds.
+    form_checks: dict[str, FormCheckFn] = field(default_factory=dict)
+    # The settings that apply to one person (their workspace's own, over the config file's);
+    # None: the configured settings for everyone.
+    settings_for: SettingsForFn | None = None
+    # Flows for a workspace's admins: their commands make the adapter ask the platform whether
+    # the person administers the workspace (``Inbound.admin_of``).
+    staff_flows: set[str] = field(default_factory=set)
 
     def data_file(self, name: str, model: Any) -> None:
         """Declare a data file in flows/ and its pydantic model (checked by ``flows check``)."""
@@ -98,6 +110,8 @@ class Registry:
                     self.add_condition(name, value)
                 elif kind == "options":
                     self.add_options(name, value, provides)
+                elif kind == "form_check":
+                    self.form_checks[name] = value
                 else:
                     self.add_hook(name, value)
                 found += 1
@@ -138,6 +152,11 @@ def condition(name: str) -> Callable[[ConditionFn], ConditionFn]:
 def option_provider(name: str, provides: Iterable[str] = ()) -> Callable[[OptionsFn], OptionsFn]:
     """Mark a function as the option provider ``name``."""
     return _marker("options", name, provides)
+
+
+def form_check(name: str) -> Callable[[FormCheckFn], FormCheckFn]:
+    """Mark a function as the form check ``name`` (a flow form's ``check:``)."""
+    return _marker("form_check", name)
 
 
 def on(event: str) -> Callable[[ActionFn], ActionFn]:

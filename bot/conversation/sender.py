@@ -46,3 +46,18 @@ class Sender(Protocol):
     def deliver(self, recipient: Recipient, replies: Sequence[Reply]) -> None:
         """Send the replies as direct messages; raise :class:`DeliveryFailed` if it can't."""
         ...
+
+
+class ChannelPoster(Protocol):
+    """Posting to (and deleting from) a workspace's staff channel, for what a person explicitly
+    approved to share (a hand-off summary). Never used for coaching, which stays in DMs."""
+
+    platform: str
+
+    def post(self, workspace: str, channel: str, text: str) -> str:
+        """Post ``text``; the message's id. Raise :class:`DeliveryFailed` if it can't."""
+        ...
+
+    def delete(self, workspace: str, channel: str, message_id: str) -> None:
+        """Delete a message posted by :meth:`post`; raise :class:`DeliveryFailed` if it can't."""
+        ...

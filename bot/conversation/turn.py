@@ -59,15 +59,20 @@ class Turn(AnswersMixin, OffersMixin, MovesMixin):
             )  # fmt: skip
             session.add(conversation)
         self.conv = conversation
+        settings_for = engine.registry.settings_for
+        settings = settings_for(session, user, engine.settings) if settings_for else None
         self.ctx = TurnContext(
             session=session,
             user=user,
             conversation=conversation,
             inbound=inbound,
             now=engine.clock(),
-            settings=engine.settings,
+            # The person's workspace's own settings over the config file's, resolved once.
+            settings=settings or engine.settings,
             slots=dict(conversation.slots or {}),
             messages=engine.messages,
+            posters=engine.posters,
+            base_settings=engine.settings,
         )
         self.flow = conversation.flow
         self.state = conversation.state
@@ -155,7 +160,7 @@ class Turn(AnswersMixin, OffersMixin, MovesMixin):
         return self._enter(f"@{flow}")
 
     def _resources(self) -> str:
-        resources = self.engine.settings.crisis_resources_for(self.ctx.user.workspace)
+        resources = self.ctx.settings.crisis_resources_for(self.ctx.user.workspace)
         return "\n".join(f"• {r}" for r in resources)
 
     def _counselling(self) -> str:

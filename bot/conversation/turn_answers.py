@@ -157,6 +157,9 @@ class AnswersMixin:
             if why:
                 errors[fld.id] = why
             values[fld.id] = value
+        check = spec.form.check and self.engine.registry.form_checks.get(spec.form.check)
+        if not errors and check:
+            errors = {k: v for k, v in check(self.ctx, values).items() if v}
         if errors:
             typed = {
                 f.id: inputs.clean_text(str(form[f.id]))[: f.max_length]

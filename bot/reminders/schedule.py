@@ -26,6 +26,7 @@ KINDS = (
     "plan_halfway",
     "paused_check_in",
     "weekly_summary",
+    "staff_digest",  # a workspace's weekly anonymous figures, booked under the admin who asked
 )
 # A row's life: pending -> claimed -> sending -> sent, or one of the other endings.
 # claimed: taken by the scheduler, nothing handed to a sender yet (safe to take back).

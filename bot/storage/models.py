@@ -114,6 +114,10 @@ class User(Base):
     dm_channel: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None]
+    # The workspace or server whose settings apply to this person: the Discord server they first
+    # reached Rebound from (a Discord identity is global, ``workspace`` is "@me"); None on Slack,
+    # where ``workspace`` already says it.
+    community: Mapped[str | None] = mapped_column(String(64))
 
 
 class Conversation(Base):
@@ -281,6 +285,57 @@ class SchedulerLease(Base):
     expires_at: Mapped[datetime]
 
 
+class CommunitySettings(Base):
+    """What a workspace's admins (or a server's moderators) set in the app: resources, links,
+    the staff channel, defaults for newcomers. ``config.toml`` is the default for anything not
+    here; ``values`` holds only what was set (see :mod:`bot.coaching.community`)."""
+
+    __tablename__ = "community_settings"
+    __table_args__ = (UniqueConstraint("platform", "workspace"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    workspace: Mapped[str] = mapped_column(String(64))
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CommunityAudit(Base):
+    """Who changed which community settings, from what to what, and when: one row per save.
+
+    Staff accountability rather than coaching: it names the admin by platform user id and holds
+    no job seeker's data, so it outlives the admin's own ``forget me`` (documented for staff)."""
+
+    __tablename__ = "community_audit"
+    __table_args__ = (Index("ix_community_audit_ws", "platform", "workspace", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    workspace: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Handoff(Base):
+    """A summary the person approved and the bot posted to their careers service's staff
+    channel. Kept so the person can withdraw it (the message is deleted through the platform's
+    API) and so ``forget me`` can delete the message too."""
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = _user_fk()
+    workspace: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="posted")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[datetime | None]
+
+
 # Slack OAuth (an app installed in many workspaces): slack_sdk's own table layout, written out
 # here so that our migrations create them (the SDK's create_tables is never used) and this module
 # needs no platform SDK. tests/test_slack_tables.py checks it against the SDK's builders. The
@@ -342,5 +397,6 @@ PERSONAL_TABLES: tuple[type[Base], ...] = (
     ThemeTag,
     PlanAction,
     Reminder,
+    Handoff,
     Conversation,
 )

@@ -83,6 +83,7 @@ class FakeDiscord:
         self.bare_429_next: int = 0
         self.dm_refused: set[str] = set()  # people for whom opening a DM fails (403, 50007)
         self.absent_guilds: set[str] = set()  # servers the bot is not in (403, 50001)
+        self.managers: set[str] = set()  # people with Manage Server in every guild
         # each ended gateway session: the code of the client's close frame, None if it vanished
         self.gateway_closes: list[int | None] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> commands
@@ -159,9 +160,12 @@ class FakeDiscord:
             channel = shapes.guild_text_channel(self.snowflake(), guild_id)
         else:
             channel = self.dm_channel(user)
+        # Manage Server is 1 << 5; the default member permissions lack it.
+        permissions = str(2248473465835073 | 32) if user["id"] in self.managers else None
         payload = shapes.interaction(
-            iid, token, self.app_id, kind, user, data, channel, guild_id, message
-        )
+            iid, token, self.app_id, kind, user, data, channel, guild_id, message,
+            **({"permissions": permissions} if permissions else {}),
+        )  # fmt: skip
         self.interactions[token] = Pending(
             iid, kind, channel["id"], message["id"] if message else None
         )
@@ -252,6 +256,10 @@ class FakeDiscord:
             return _json(self.dm_channel(self.user(uid, f"user{uid[-4:]}")))
         if route[:2] == ("POST", "channels") and route[3:] == ("messages",):
             return self._create_message(route[2], call)
+        if route[:2] == ("DELETE", "channels") and len(route) == 5 and route[3] == "messages":
+            if self.messages.pop(route[4], None) is None:
+                return _error(404, 10008, "Unknown Message")
+            return web.Response(status=204)
         if route[:2] == ("PATCH", "channels") and len(route) == 5:
             return self._edit(route[4], call.body)
         if request.method == "PUT" and parts[0] == "applications" and parts[-1] == "commands":

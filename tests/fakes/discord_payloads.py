@@ -54,7 +54,7 @@ def guild_text_channel(cid: str, guild_id: str) -> Json:
     }
 
 
-def member(of: Json) -> Json:
+def member(of: Json, permissions: str = "2248473465835073") -> Json:
     return {
         "user": of,
         "roles": [],
@@ -62,7 +62,7 @@ def member(of: Json) -> Json:
         "deaf": False,
         "mute": False,
         "flags": 0,
-        "permissions": "2248473465835073",
+        "permissions": permissions,
     }
 
 
@@ -114,6 +114,7 @@ def interaction(
     channel: Json,
     guild_id: str | None = None,
     source: Json | None = None,
+    permissions: str = "2248473465835073",
 ) -> Json:
     """INTERACTION_CREATE: in a guild (``member``) or in a DM (``user``)."""
     payload: Json = {
@@ -134,7 +135,7 @@ def interaction(
         payload |= {
             "guild_id": guild_id,
             "guild_locale": "en-US",
-            "member": member(person),
+            "member": member(person, permissions),
             "authorizing_integration_owners": {"0": guild_id},
             "context": 0,
         }

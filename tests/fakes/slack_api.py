@@ -62,8 +62,10 @@ class FakeSlack:
         self.socket_acks: list[dict[str, Any]] = []
         self.teams: dict[str, str] = {}  # OAuth code -> team id for oauth.v2.access
         # user id -> profile for users.info ({"display_name": ..., "real_name": ...});
-        # anyone else is "user_not_found", as for a user Slack doesn't know.
+        # anyone in neither this nor ``admins`` is "user_not_found", as for a user Slack
+        # doesn't know.
         self.profiles: dict[str, dict[str, str]] = {}
+        self.admins: set[str] = set()  # user ids users.info reports as workspace admins
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
         self._sockets: list[web.WebSocketResponse] = []
@@ -185,13 +187,19 @@ class FakeSlack:
             }
             self.messages[(str(args.get("channel")), ts)] = message
             return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": message}
+        if method == "chat.delete":
+            key = (str(args.get("channel")), str(args.get("ts")))
+            if self.messages.pop(key, None) is None:
+                return {"ok": False, "error": "message_not_found"}
+            return {"ok": True, "channel": key[0], "ts": key[1]}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
         if method == "users.info":
             uid = str(args.get("user", ""))
             profile = self.profiles.get(uid)
-            if profile is None:
+            if profile is None and uid not in self.admins:
                 return {"ok": False, "error": "user_not_found"}
+            profile = profile or {}
             return {
                 "ok": True,
                 "user": {
@@ -200,6 +208,10 @@ class FakeSlack:
                     "name": uid.lower(),
                     "real_name": profile.get("real_name", ""),
                     "is_bot": False,
+                    "deleted": False,
+                    "is_admin": uid in self.admins,
+                    "is_owner": False,
+                    "is_primary_owner": False,
                     "profile": {
                         "display_name": profile.get("display_name", ""),
                         "real_name": profile.get("real_name", ""),

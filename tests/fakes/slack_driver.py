@@ -222,6 +222,9 @@ class SlackDriver:
         self.fake.profiles.setdefault(user, {"display_name": "", "real_name": name})
         self.dm = f"D{user}"
         self.clock = clock
+        # Channels the bot may post in besides the DM (a staff channel, for a hand-off the
+        # person approved): skipped when reading what the person saw.
+        self.elsewhere: set[str] = set()
 
     def set_now(self, text: str) -> None:
         assert self.clock is not None
@@ -415,6 +418,8 @@ class SlackDriver:
         out: list[Reply] = []
         uploads: dict[str, Call] = {}
         for call in self.fake.since(mark):
+            if call.method == "chat.postMessage" and call.args["channel"] in self.elsewhere:
+                continue
             if call.method == "chat.postMessage":
                 assert call.args["channel"] == self.dm, f"posted outside the DM: {call.args}"
                 out.append(parse_message(call.args))

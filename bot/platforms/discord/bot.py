@@ -160,6 +160,49 @@ def build_commands(
     return group
 
 
+class BotPoster:
+    """Posts what a person approved to share (a hand-off summary) to a server's staff channel
+    through this client, and deletes it on withdrawal (the ``ChannelPoster`` protocol). Called
+    from the engine's worker thread, it runs on the client's loop. Mentions never ping."""
+
+    platform = render.PLATFORM
+    timeout = 20.0
+
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+
+    def post(self, workspace: str, channel: str, text: str) -> str:
+        async def go() -> str:
+            target = self.client.get_partial_messageable(int(channel))
+            sent = await target.send(
+                content=text[: render.CONTENT_LIMIT],
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+            return str(sent.id)
+
+        return self._run(go())
+
+    def delete(self, workspace: str, channel: str, message_id: str) -> None:
+        async def go() -> str:
+            target = self.client.get_partial_messageable(int(channel))
+            with contextlib.suppress(discord.NotFound):  # already gone is what we wanted
+                await target.get_partial_message(int(message_id)).delete()
+            return message_id
+
+        self._run(go())
+
+    def _run(self, coro: Any) -> str:
+        from bot.conversation.sender import DeliveryFailed
+
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, self.client.loop)
+            return str(future.result(self.timeout))
+        except (discord.HTTPException, ValueError) as exc:
+            raise DeliveryFailed(f"Discord error {getattr(exc, 'code', '') or 'bad id'}") from None
+        except TimeoutError:
+            raise DeliveryFailed("Discord did not answer in time") from None
+
+
 class ReboundBot(discord.Client):
     """A discord.py client that translates between Discord and :class:`Engine`."""
 
@@ -186,6 +229,7 @@ class ReboundBot(discord.Client):
         self._locks: weakref.WeakValueDictionary[UserKey, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        engine.posters.setdefault(render.PLATFORM, BotPoster(self))
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -254,7 +298,8 @@ class ReboundBot(discord.Client):
 
         Discord may refuse to open the DM channel itself (50007), not only the message in it;
         both mean the same to the person, so both get the hint and are recorded."""
-        inbound = render.command_to_inbound(interaction, subcommand)
+        staff = self.engine.is_staff_command(subcommand.replace("-", " "))
+        inbound = render.command_to_inbound(interaction, subcommand, staff=staff)
         try:
             channel = interaction.user.dm_channel or await interaction.user.create_dm()
         except discord.Forbidden as exc:

@@ -107,13 +107,24 @@ def message_to_inbound(message: discord.Message) -> Inbound:
     )
 
 
-def command_to_inbound(interaction: discord.Interaction, subcommand: str) -> Inbound:
-    """``/rebound <subcommand>``: the subcommand is what the person "said"."""
+def command_to_inbound(
+    interaction: discord.Interaction, subcommand: str, staff: bool = False
+) -> Inbound:
+    """``/rebound <subcommand>``: the subcommand is what the person "said".
+
+    In a server, the server is the person's community (the first one is kept), and for the
+    admins' commands (``staff``) Discord's own word on whether they may manage the server
+    (``interaction.permissions``, resolved by Discord for this member) says if they are its
+    admin. In a DM there is no server, so nobody is an admin there."""
+    guild = str(interaction.guild_id) if interaction.guild_id else None
+    manages = guild is not None and staff and interaction.permissions.manage_guild
     return Inbound(
         user=user_key(interaction.user.id),
         text=subcommand.replace("-", " "),  # "feedback-reply" is the flows' "feedback reply"
         event_id=str(interaction.id),
         display_name=_name(interaction.user),
+        community=guild,
+        admin_of=guild if manages else None,
     )
 
 

@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 import discord
 import yarl
@@ -131,6 +132,45 @@ class DiscordSender:
             raise
         if self._on_outcome is not None:
             self._on_outcome(recipient.user, Outcome.DELIVERED)
+
+    # ------------------------------------------------------------------ staff channels
+
+    def post(self, workspace: str, channel: str, text: str) -> str:
+        """Post to a server's staff channel (the ``ChannelPoster`` protocol), from any process:
+        the weekly digest from the scheduler. Mentions never ping."""
+
+        async def go() -> str:
+            client = await self._login()
+            target = client.get_partial_messageable(int(channel))
+            sent = await target.send(
+                content=text[: render.CONTENT_LIMIT],
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+            return str(sent.id)
+
+        return self._staff_call(go())
+
+    def delete(self, workspace: str, channel: str, message_id: str) -> None:
+        async def go() -> str:
+            client = await self._login()
+            target = client.get_partial_messageable(int(channel))
+            try:
+                await target.get_partial_message(int(message_id)).delete()
+            except discord.NotFound:  # already gone is what we wanted
+                return message_id
+            return message_id
+
+        self._staff_call(go())
+
+    def _staff_call(self, coro: Any) -> str:
+        future = asyncio.run_coroutine_threadsafe(coro, self._start())
+        try:
+            return str(future.result(self._timeout))
+        except FutureTimeout:
+            future.cancel()
+            raise DeliveryFailed("Discord did not answer in time") from None
+        except (discord.HTTPException, ValueError) as exc:
+            raise DeliveryFailed(f"Discord error {getattr(exc, 'code', '') or 'bad id'}") from None
 
     def close(self) -> None:
         """Log out and stop the sender's loop (idempotent)."""

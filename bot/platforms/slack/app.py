@@ -44,7 +44,7 @@ from bot.config import Settings
 from bot.conversation.engine import Engine
 from bot.conversation.messages import Inbound, Reply, UserKey
 from bot.platforms.slack import convert as render
-from bot.platforms.slack.send import error_code, open_dm, post_replies, web_client
+from bot.platforms.slack.send import SlackPoster, error_code, open_dm, post_replies, web_client
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,9 @@ BOT_SCOPES = [
     "files:write",
     "im:history",
     "im:write",
-    "users:read",  # users.info: the name a person goes by, offered as the name to sign with
+    # users.info: the name a person goes by (offered as the name to sign with), and whether
+    # someone asking for /rebound admin is a workspace admin.
+    "users:read",
 ]
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
@@ -161,7 +163,7 @@ class SlackAdapter:
             dm = None
         in_dm = dm is not None and command.get("channel_id") == dm
         text = (command.get("text") or "").strip()
-        inbound = render.message_to_inbound(user, text, None)
+        inbound = await self._staff_check(args.client, render.message_to_inbound(user, text, None))
         moved = dm is not None and await self._turn_in_dm(args.client, inbound, dm)
         if not in_dm or not moved:
             key = "moved_to_dm" if moved else "slack_dm_blocked"
@@ -252,6 +254,22 @@ class SlackAdapter:
         log.info("ignored a Slack %s request", str(kind)[:40])
 
     # ------------------------------------------------------------------ helpers
+
+    async def _staff_check(self, client: AsyncWebClient, inbound: Inbound) -> Inbound:
+        """For the admins' commands only: ask Slack (``users.info``) whether the person is an
+        admin or owner of this workspace, and say so in the inbound. Anyone else, and any
+        failure to ask, is not an admin."""
+        if not self.engine.is_staff_command(inbound.text):
+            return inbound
+        try:
+            found = await client.users_info(user=inbound.user.user_id)
+        except SlackApiError as exc:
+            log.warning("could not check a Slack user's role: %s", error_code(exc))
+            return inbound
+        person = found.get("user") or {}
+        is_admin = any(person.get(k) is True for k in ("is_admin", "is_owner", "is_primary_owner"))
+        admin_of = inbound.user.workspace if is_admin and not person.get("deleted") else None
+        return replace(inbound, admin_of=admin_of)
 
     async def _turn(self, client: AsyncWebClient, channel: str, inbound: Inbound) -> None:
         inbound = await self._named(client, inbound)
@@ -393,6 +411,11 @@ def build_app(
             raise ValueError("slack.bot_token is not set (or slack.client_id for OAuth)")
         app = AsyncApp(client=web_client(slack.api_url, token), signing_secret=secret)
     SlackAdapter(engine, on_handled).register(app)
+    from bot.platforms.slack.oauth import token_lookup
+
+    engine.posters.setdefault(
+        render.PLATFORM, SlackPoster(slack.api_url, token_lookup(settings, installations))
+    )
     return app
 
 

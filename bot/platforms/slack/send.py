@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -45,6 +47,7 @@ PERMANENT_ERRORS = frozenset(
     }
 )
 RATE_LIMIT_RETRIES = 3
+_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
 
 # Workspace (team id) -> its bot token, or None when the app is not installed there.
 TokenLookup = Callable[[str], str | None]
@@ -143,3 +146,49 @@ class SlackSender:
         client = web_client(self.api_url, token)
         channel = recipient.dm_channel or await open_dm(client, recipient.user.user_id)
         await post_replies(client, channel, replies, self.words, recipient.user.user_id)
+
+
+class SlackPoster:
+    """Posts what a person approved to share (a hand-off summary) to a staff channel, and
+    deletes it when they withdraw it (the ``ChannelPoster`` protocol). The bot must be a member
+    of the channel (staff invite it: docs/staff.md)."""
+
+    platform = render.PLATFORM
+
+    def __init__(self, api_url: str, tokens: TokenLookup) -> None:
+        self.api_url = api_url
+        self.tokens = tokens
+
+    def post(self, workspace: str, channel: str, text: str) -> str:
+        async def go(client: AsyncWebClient) -> str:
+            head, _, rest = render.escape(text).partition("\n")
+            head = _MENTION.sub(r"<@\1>", head)  # the person it is about, on the first line only
+            sent = await client.chat_postMessage(
+                channel=channel, text=f"{head}\n{rest}", unfurl_links=False
+            )
+            return str(sent["ts"])
+
+        return self._call(workspace, go)
+
+    def delete(self, workspace: str, channel: str, message_id: str) -> None:
+        async def go(client: AsyncWebClient) -> str:
+            try:
+                await client.chat_delete(channel=channel, ts=message_id)
+            except SlackApiError as exc:
+                if error_code(exc) != "message_not_found":  # already gone is what we wanted
+                    raise
+            return message_id
+
+        self._call(workspace, go)
+
+    def _call(self, workspace: str, go: Callable[[AsyncWebClient], Any]) -> str:
+        token = self.tokens(workspace)
+        if token is None:
+            raise DeliveryFailed("missing_installation", permanent=True)
+        try:
+            return str(asyncio.run(go(web_client(self.api_url, token))))
+        except SlackApiError as exc:
+            code = error_code(exc)
+            raise DeliveryFailed(code, permanent=code in PERMANENT_ERRORS) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise DeliveryFailed(f"network: {type(exc).__name__}") from None
