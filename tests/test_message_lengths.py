@@ -27,7 +27,7 @@ LONGER = {
         "our own words around them are held to 40 (test below)"
     ),
     "Practise a routine for nerves": "a routine of four steps the person keeps and rehearses",
-    "Here's everything I hold about you": "the data summary: what the law says they may see",
+    "Only this workspace's admins": "the community's settings shown read-only, one line each",
     "Your week in brief": "the weekly summary reads figures, one line each",
 }
 
