@@ -166,7 +166,7 @@ def build_figure(data: ChartData, words: dict[str, str]) -> Figure:
 
     # A company name with a character the font lacks (an emoji) draws as a box; matplotlib's
     # warning would carry that character into the logs.
-    warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
     stages = [s for s in STAGES if any(k[0] == s for k in data.interviews)]
     stages += sorted({k[0] for k in data.interviews} - set(stages))
     panels = [  # (height of the plotting area, room below it)
