@@ -97,7 +97,7 @@ def main() -> None:
          start["chat_first_prompt_s"] / start["bare_python_s"])
     )  # fmt: skip
 
-    for extra in ("reminder_burst", "slack_load", "encoder"):
+    for extra in ("reminder_burst", "slack_load", "encoder", "chart"):
         try:
             module = __import__(f"benchmarks.{extra}", fromlist=["bench"])
         except ImportError:

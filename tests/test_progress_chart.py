@@ -132,13 +132,13 @@ def test_chart_panels_read_back_in_full(
 def test_chart_with_nothing_yet_to_show_says_so_in_each_panel(
     engine: Engine, clock: Clock, db: Database, drawn: list[Figure]
 ) -> None:
-    """A rejection logged with its strength skipped, no themes and no plan yet."""
+    """A rejection logged quickly (no stage), its strength skipped, no themes, no plan yet."""
     with db.transaction() as s:
         user = User(platform="terminal", workspace="local", external_id="quiet")
         s.add(user)
         s.flush()
         interview = Interview(user_id=user.id, company="Initech", role="Analyst",
-                              outcome="rejected", stage="screen", closed_at=clock.now)  # fmt: skip
+                              outcome="rejected", stage="other", closed_at=clock.now)  # fmt: skip
         s.add(interview)
         s.flush()
         s.add(FeelingEntry(user_id=user.id, interview_id=interview.id, feeling="numb",
@@ -152,7 +152,7 @@ def test_chart_with_nothing_yet_to_show_says_so_in_each_panel(
     assert _texts(_panel(fig, "chart_themes")) == [WORDS["chart_themes_none"]]
     assert _texts(_panel(fig, "chart_plan")) == [WORDS["chart_plan_none"]]
     assert _texts(_panel(fig, "chart_interviews")) == [
-        f"{STAGES['screen']}: 1 {WORDS['chart_rejected']}"
+        f"{WORDS['chart_stage_other']}: 1 {WORDS['chart_rejected']}"
     ]
 
 
