@@ -51,6 +51,17 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
     return figures
 
 
+def _overlapping(texts: list[Text], fig: Figure) -> list[tuple[str, str]]:
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+    return [
+        (a, b)
+        for i, (a, box) in enumerate(boxes)
+        for b, other in boxes[i + 1 :]
+        if box.overlaps(other)
+    ]
+
+
 def _texts(ax: Any) -> list[str]:
     return [t.get_text() for t in ax.texts]
 
@@ -102,6 +113,8 @@ def test_chart_panels_read_back_in_full(
     for name, row in zip(names, strong, strict=True):
         assert name == row[0] or (name.endswith("…") and row[0].startswith(name[:-1])), name
     assert any(name == row[0] for name, row in zip(names, strong, strict=True))
+    assert not _overlapping([t for t in ax.texts if isinstance(t, Annotation)], fig)
+    assert not _overlapping([t for t in ax.get_xticklabels() if t.get_text()], fig)
 
     # Interviews: a row per stage reached, with what happened there in words.
     ax = _panel(fig, "chart_interviews")
@@ -195,6 +208,25 @@ def test_company_names_are_drawn_as_typed_and_shortened_only_when_long(tmp_path:
     names = [t.get_text() for t in fig.axes[0].texts]
     assert names[:2] == [odd, "Emoji Co 🚀"]
     assert names[2].endswith("…") and len(names[2]) <= progress.COMPANY_CHARS
+
+
+def test_crowded_days_keep_their_dates_and_names_apart(tmp_path: Path) -> None:
+    """Four rejections on consecutive days, two the same day: every label still stands alone."""
+    day = date(2026, 11, 2)
+    data = progress.ChartData(
+        feelings=[(day, 4, "Northwind Traders"), (day + timedelta(days=1), 3, "Globex"),
+                  (day + timedelta(days=1), 2, "Hooli"), (day + timedelta(days=2), 5, "Initech"),
+                  (day + timedelta(days=3), 4, "Wayne Enterprises")],
+        interviews=Counter({("first_round", "rejected"): 5}),
+    )  # fmt: skip
+    fig = progress.build_figure(data, {key: WORDS[key] for key in progress.CHART_WORDS})
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    ticks = [t for t in ax.get_xticklabels() if t.get_text()]
+    assert [t.get_text() for t in ticks] == ["2 Nov", "3 Nov", "4 Nov", "5 Nov"]
+    names = [t for t in ax.texts if isinstance(t, Annotation)]
+    assert {t.get_text() for t in names} == {f[2] for f in data.feelings}
+    assert not _overlapping(names, fig) and not _overlapping(ticks, fig)
 
 
 @pytest.mark.parametrize(

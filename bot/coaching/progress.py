@@ -243,7 +243,7 @@ def _feelings(ax: Axes, feelings: list[tuple[date, int, str]], words: dict[str, 
     ax.tick_params(labelsize=TICK_SIZE)
     ax.grid(axis="y", color="#dddddd", linewidth=0.8)
     span = (days[-1] - days[0]).days
-    pad = max(span * 0.1, 3)
+    pad = max(span * 0.1, 1) if span else 3  # days either side: room for the names
     ax.set_xlim(date2num(days[0]) - pad, date2num(days[-1]) + pad)
     distinct = sorted(set(days))
     if len(distinct) <= 4 and all((b - a).days >= span / 5 for a, b in pairwise(distinct)):
