@@ -268,7 +268,7 @@ def _name_points(ax: Axes, days: list[date], ys: list[int], companies: list[str]
     name finds no room.
 
     Each name is measured once and its places are tried as boxes in pixels, so only the names
-    kept become text (placing 25 names this way takes milliseconds, not seconds)."""
+    kept become text artists (which are slow to make and measure)."""
     from matplotlib.dates import date2num
     from matplotlib.path import Path as Polyline
     from matplotlib.patheffects import withStroke
