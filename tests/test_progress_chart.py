@@ -188,6 +188,7 @@ def test_feelings_are_dated_in_the_persons_own_time_zone(
     assert list(ax.lines[0].get_xdata()) == [date(2026, 11, 21)]
     assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()] == ["21 Nov"]
     assert not [t for t in ax.texts if isinstance(t, Annotation)]  # no interview, no name
+    assert _texts(_panel(fig, "chart_interviews")) == [WORDS["chart_interviews_none"]]
 
 
 def test_company_names_are_drawn_as_typed_and_shortened_only_when_long(tmp_path: Path) -> None:

@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 OUTCOME_WORDS = {"pending": "waiting", "offer": "offer", "rejected": "not this time"}
 CHART_WORDS = (
     "chart_feelings", "chart_feelings_none", "chart_themes", "chart_themes_none",
-    "chart_interviews", "chart_stage", "chart_stage_other", "chart_count", "chart_waiting",
-    "chart_offer", "chart_rejected", "chart_plan", "chart_plan_none", "chart_plan_done",
-    "chart_plan_open", "chart_plan_overdue",
+    "chart_interviews", "chart_interviews_none", "chart_stage", "chart_stage_other",
+    "chart_count", "chart_waiting", "chart_offer", "chart_rejected", "chart_plan",
+    "chart_plan_none", "chart_plan_done", "chart_plan_open", "chart_plan_overdue",
 )  # fmt: skip
 uses_messages(
     "progress_interviews", "progress_none_yet", "progress_plan", "progress_plan_empty",
@@ -374,6 +374,9 @@ def _interviews(
     ax: Axes, interviews: Counter[tuple[str, str]], stages: list[str], words: dict[str, str]
 ) -> None:
     _title(ax, words["chart_interviews"])
+    if not stages:
+        _empty(ax, words["chart_interviews_none"])
+        return
     outcomes = [*OUTCOME_ORDER, *sorted({k[1] for k in interviews} - set(OUTCOME_ORDER))]
     labels, values = [], []
     for stage in stages:
