@@ -18,7 +18,8 @@ from bot.storage.db import Database
 from bot.storage.models import FeelingEntry, Interview, PlanAction, ThemeTag, User
 
 # (company, role, stage, feeling, intensity, days before "now", themes)
-REJECTIONS: tuple[tuple[str, str, str, str, int | None, int, tuple[str, ...]], ...] = (
+Rejection = tuple[str, str, str, str, int | None, int, tuple[str, ...]]
+REJECTIONS: tuple[Rejection, ...] = (
     ("Initech", "Data Analyst", "first_round", "frustrated", 3, 70, ("nerves", "tough_questions")),
     ("Northwind Traders", "Junior Analyst", "screen", "disappointed", 4, 62, ("preparation",)),
     ("Globex", "Analyst", "final", "doubting", 5, 61, ("nerves", "fit")),
@@ -47,21 +48,26 @@ PLAN: tuple[tuple[str, str, int | None, bool], ...] = (
 @dataclass(frozen=True)
 class Seeded:
     user: UserKey
-    user_id: int
-    companies: list[str]
+    rejections: tuple[Rejection, ...]
+    plan: tuple[tuple[str, str, int | None, bool], ...]
     themes: set[str]
 
 
+def picked(rejections: int) -> tuple[Rejection, ...]:
+    """1 or 3: the latest rows (the weeks just gone); more: from the first row on."""
+    return REJECTIONS[-rejections:] if rejections <= 3 else REJECTIONS[:rejections]
+
+
 def seed_history(db: Database, external_id: str, rejections: int, now: datetime) -> Seeded:
-    """A terminal user with the last ``rejections`` of REJECTIONS (oldest first) and a plan
-    sized to match: 1 action for 1 rejection, 3 for 3, all of PLAN for 10."""
-    picked = REJECTIONS[-rejections:] if rejections <= 3 else REJECTIONS[:rejections]
+    """A terminal user with ``picked(rejections)`` (oldest first) and a plan sized to match:
+    1 action for 1 rejection, 3 for 3, all of PLAN for 10."""
+    rows = picked(rejections)
     plan = PLAN[: min(rejections, len(PLAN))]
     with db.transaction() as s:
         user = User(platform="terminal", workspace="local", external_id=external_id)
         s.add(user)
         s.flush()
-        for company, role, stage, feeling, intensity, ago, themes in picked:
+        for company, role, stage, feeling, intensity, ago, themes in rows:
             when = now - timedelta(days=ago)
             interview = Interview(
                 user_id=user.id, company=company, role=role, stage=stage, outcome="rejected",
@@ -115,12 +121,8 @@ def seed_history(db: Database, external_id: str, rejections: int, now: datetime)
                     created_at=now - timedelta(days=20),
                 )
             )
-        user_id = user.id
     return Seeded(
-        UserKey("terminal", "local", external_id),
-        user_id,
-        [r[0] for r in picked],
-        {t for r in picked for t in r[6]},
+        UserKey("terminal", "local", external_id), rows, plan, {t for r in rows for t in r[6]}
     )
 
 

@@ -31,7 +31,7 @@ from bot.storage.db import Database
 from bot.storage.models import FeelingEntry, Interview, User
 
 from .conftest import FLOWS, Clock
-from .progress_seed import PLAN, REJECTIONS, onboard, overdue_in_plan, seed_history
+from .progress_seed import onboard, overdue_in_plan, seed_history
 
 WORDS = yaml.safe_load((FLOWS / "_messages.yaml").read_text(encoding="utf-8"))
 DAY_MONTH = re.compile(r"^\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)$")
@@ -86,7 +86,7 @@ def test_chart_panels_read_back_in_full(
     titles = [ax.get_title(loc="left") for ax in fig.axes]
     keys = ("chart_feelings", "chart_themes", "chart_interviews", "chart_plan")
     assert titles == [WORDS[k] for k in keys]
-    picked = REJECTIONS[-size:] if size <= 3 else REJECTIONS[:size]
+    picked = seeded.rejections
 
     # Themes: one bar per distinct theme, each named in full, most common first.
     themes = Counter(t for r in picked for t in r[6])
@@ -129,7 +129,7 @@ def test_chart_panels_read_back_in_full(
 
     # The plan: done, to do and past its date, counted, with no action's title.
     ax = _panel(fig, "chart_plan")
-    plan = PLAN[:size]
+    plan = seeded.plan
     done = sum(1 for p in plan if p[3])
     overdue = overdue_in_plan(size)
     counts = [(done, "chart_plan_done"), (len(plan) - done - overdue, "chart_plan_open"),
