@@ -238,6 +238,8 @@ def test_crowded_days_keep_their_dates_and_names_apart(tmp_path: Path) -> None:
         ("Stark Industries International Holdings", 28, "Stark Industries…"),
         ("Supercalifragilistic Ltd", 10, "Supercali…"),
         ("  Northwind \n Traders ", 28, "Northwind Traders"),
+        ("\u202eAcme\x07 Co", 28, "Acme Co"),  # a right-to-left override and a bell dropped
+        ("   ", 28, ""),
     ],
 )
 def test_short_company_cuts_at_a_word(name: str, limit: int, short: str) -> None:

@@ -15,6 +15,7 @@ so the terminal chat still starts fast and servers need no display.
 from __future__ import annotations
 
 import os
+import unicodedata
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -201,7 +202,10 @@ def _feelings_height(feelings: list[tuple[date, int, str]]) -> float:
 
 
 def short_company(name: str, limit: int = COMPANY_CHARS) -> str:
-    """A company name in at most ``limit`` characters: whole words, then "…" if cut."""
+    """A company name in at most ``limit`` characters: whole words, then "…" if cut. Control
+    and formatting characters (a right-to-left override, a bell) are dropped: they would
+    draw as boxes or turn the name around."""
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C" or ch.isspace())
     name = " ".join(name.split())
     if len(name) <= limit:
         return name
@@ -296,8 +300,9 @@ def _name_points(ax: Axes, days: list[date], ys: list[int], companies: list[str]
         return sizes[label]
 
     for i, company in enumerate(companies):
-        if not company or (i and (companies[i - 1], days[i - 1]) == (company, days[i])):
-            continue  # a second check-in that day about the same interview: named once
+        again = i and (companies[i - 1], days[i - 1]) == (company, days[i])
+        if again or not short_company(company):
+            continue  # a second check-in that day about the same interview, or no name
         before = ys[i - 1] if i else ys[i]
         after = ys[i + 1] if i + 1 < len(ys) else ys[i]
         up = 8 if ys[i] >= (before + after) / 2 else -8
