@@ -238,15 +238,15 @@ def to_csv(data: Insights, words: Mapping[str, str]) -> str:
 
 
 def draw_chart(path: Path, data: Insights, words: Mapping[str, str]) -> Path:
-    """Four panels; a hidden figure is drawn as no bar, labelled "fewer than 5"."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Four panels; a hidden figure is drawn as no bar, labelled "fewer than 5". A plain
+    ``Figure`` (no pyplot): pyplot's global state is shared by every thread, and turns run in
+    several."""
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     hidden = words["insights_chart_hidden"].format(k=K)
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7), dpi=100)
+    fig = Figure(figsize=(11, 7), dpi=100)
+    axes = fig.subplots(2, 2)
 
     def bars(ax: Any, labels: list[str], cells: list[Cell], color: str) -> None:
         values = [c.value if c.shown else 0 for c in cells]
@@ -297,7 +297,6 @@ def draw_chart(path: Path, data: Insights, words: Mapping[str, str]) -> Path:
     fig.tight_layout()
     with os.fdopen(open_private(path), "wb") as out:
         fig.savefig(out, format="png")
-    plt.close(fig)
     return path
 
 
