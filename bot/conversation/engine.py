@@ -31,6 +31,7 @@ from bot.conversation.flow_check import (
     slash_commands,
 )
 from bot.conversation.flow_spec import HOME_FLOW, Problem
+from bot.conversation.inputs import clean_text
 from bot.conversation.interpret import EncoderSource, Interpreter, load_understanding_data
 from bot.conversation.machine import FlowMachine
 from bot.conversation.messages import Form, Inbound, Reply, UserKey
@@ -94,6 +95,13 @@ class Engine:
             # wait for it here, before the person's row is locked, not inside the turn.
             self.interpreter.wait()
         return self._in_turn(inbound, lambda turn: turn.run())
+
+    def prepare(self, texts: list[str]) -> int:
+        """Several typed messages are waiting (an inbox worker's batch): encode those the turns
+        may need in one batch, before any turn locks a row. Returns how many were encoded."""
+        if not self.interpreter.wait():
+            return 0
+        return self.interpreter.warm([clean_text(t) for t in texts])
 
     def resume(self, user: UserKey) -> list[Reply]:
         """Show a person where they are (their first hello if they are new), changing nothing."""

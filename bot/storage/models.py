@@ -281,6 +281,33 @@ class SchedulerLease(Base):
     expires_at: Mapped[datetime]
 
 
+class InboxItem(Base):
+    """A platform event acknowledged and waiting for its turn: the durable inbox.
+
+    The process that answers the platform (Slack over HTTP) only verifies a request, writes it
+    here and acknowledges it; worker processes claim rows (a lease: ``claimed_until``), take the
+    turn, post the answer and delete the row. A worker that dies leaves its rows claimed until
+    the lease runs out, and then another worker takes them again; the engine's processed-event
+    check makes the second try answer once. ``key`` (platform, workspace, event id) keeps a
+    platform's retry of a waiting event out. The person's identity is kept beside the payload
+    (which holds their words) so ``forget me`` deletes what is still waiting.
+    """
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    workspace: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    claimed_until: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (Index("ix_inbox_person", "platform", "workspace", "external_id"),)
+
+
 # Slack OAuth (an app installed in many workspaces): slack_sdk's own table layout, written out
 # here so that our migrations create them (the SDK's create_tables is never used) and this module
 # needs no platform SDK. tests/test_slack_tables.py checks it against the SDK's builders. The

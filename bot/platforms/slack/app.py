@@ -26,6 +26,7 @@ must know the work behind an early ack is done.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections import OrderedDict
@@ -41,6 +42,7 @@ from sqlalchemy import Engine as SQLEngine
 
 from bot.config import Settings
 from bot.conversation.engine import Engine
+from bot.conversation.inbox import Inbox
 from bot.conversation.messages import Inbound, Reply, UserKey
 from bot.platforms.slack import convert as render
 from bot.platforms.slack.send import error_code, open_dm, post_replies, web_client
@@ -340,11 +342,14 @@ def build_app(
     on_handled: Callable[[str], None] | None = None,
     *,
     installations: SQLEngine | None = None,
+    process_before_response: bool = False,
 ) -> AsyncApp:
     """The Bolt app for this deployment: one workspace's bot token, or OAuth installations.
 
     ``installations`` is the database holding the installation store's tables (given by the
-    composition root; needed only for OAuth). The adapter reads nothing else from it."""
+    composition root; needed only for OAuth). The adapter reads nothing else from it.
+    ``process_before_response``: dispatch returns only when the listener has finished (the
+    inbox worker, which must know an event was answered before it deletes it)."""
     from bot.platforms.slack.oauth import oauth_settings, uses_oauth
 
     slack = settings.slack
@@ -356,24 +361,74 @@ def build_app(
             client=web_client(slack.api_url),
             signing_secret=secret,
             oauth_settings=oauth_settings(settings, installations, BOT_SCOPES),
+            process_before_response=process_before_response,
         )
     else:
         token = slack.bot_token.get_secret_value() if slack.bot_token else None
         if not token:
             raise ValueError("slack.bot_token is not set (or slack.client_id for OAuth)")
-        app = AsyncApp(client=web_client(slack.api_url, token), signing_secret=secret)
+        app = AsyncApp(
+            client=web_client(slack.api_url, token),
+            signing_secret=secret,
+            process_before_response=process_before_response,
+        )
     SlackAdapter(engine, on_handled).register(app)
     return app
 
 
+def deferred(body: dict[str, Any]) -> tuple[str, UserKey] | None:
+    """The inbox key and the person of a request a worker may answer later; None for what must
+    be answered in the HTTP response itself.
+
+    Events, button presses and slash commands are acknowledged with an empty 200 and answered
+    through the Web API, so they can wait in the inbox. Kept in the request: a modal submission
+    (its response carries the field errors), the "Fill in" button (its ``trigger_id`` opens the
+    modal and expires in 3 s), and Slack's own checks (``url_verification``, ``ssl_check``).
+    """
+    kind = body.get("type")
+    team = body.get("team_id") or (body.get("team") or {}).get("id")
+    enterprise = body.get("enterprise_id") or (body.get("enterprise") or {}).get("id")
+    if kind == "event_callback":
+        event = body.get("event") or {}
+        user, ref = event.get("user"), body.get("event_id")
+    elif kind == "block_actions":
+        actions = body.get("actions") or []
+        if any(a.get("action_id") == render.OPEN_FORM_ACTION for a in actions):
+            return None
+        user, ref = (body.get("user") or {}).get("id"), f"act:{body.get('trigger_id')}"
+    elif body.get("command") and kind is None:
+        user, ref = body.get("user_id"), f"cmd:{body.get('trigger_id')}"
+    else:
+        return None
+    if not ref or ref.endswith(":None"):
+        return None  # nothing to tell a retry from a new request by: answer it in the request
+    who = render.user_key(
+        team if isinstance(team, str) else None,
+        enterprise if isinstance(enterprise, str) else None,
+        user if isinstance(user, str) else "",
+    )
+    return f"{who.platform}:{who.workspace}:{ref}", who
+
+
 def http_app(
-    app: AsyncApp, signing_secret: str, healthy: Callable[[], Awaitable[bool]] | None = None
+    app: AsyncApp,
+    signing_secret: str,
+    healthy: Callable[[], Awaitable[bool]] | None = None,
+    *,
+    inbox: Inbox | None = None,
+    on_put: Callable[[], None] | None = None,
 ) -> Any:
     """The ASGI app for HTTP mode: Slack's requests, the OAuth pages, and a health check.
 
     ``POST /slack/events`` checks the signature (slack_sdk's ``SignatureVerifier``) before
     anything reads the body: Bolt parses first and verifies after, so unsigned garbage used to
-    cost a 500 and a traceback. Unsigned: 401; signed but unreadable: 400; one short log line."""
+    cost a 500 and a traceback. Unsigned: 401; signed but unreadable: 400; one short log line.
+
+    With an ``inbox``, a verified request that can be answered later (:func:`deferred`) is
+    written to it and acknowledged at once; a worker takes the turn (:mod:`.worker`), so the
+    acknowledgement never waits behind anyone's turn. ``on_put`` wakes a worker in this
+    process. A retry of a waiting event is acknowledged and not stored twice. If the inbox
+    cannot be written (the database is away) the answer is a 503, and Slack retries later."""
     from slack_bolt.adapter.starlette.async_handler import (
         AsyncSlackRequestHandler,
         to_async_bolt_request,
@@ -402,6 +457,18 @@ def http_app(
             log.warning("refused a signed Slack request that could not be read (%s)",
                         type(exc).__name__)  # fmt: skip
             return JSONResponse({"error": "malformed request"}, status_code=400)
+        later = deferred(bolt_request.body) if inbox is not None else None
+        if later is not None and inbox is not None:
+            key, who = later
+            payload = json.dumps(bolt_request.body, ensure_ascii=False)
+            try:
+                await asyncio.to_thread(inbox.put, key, who, payload)
+            except Exception as exc:  # the database is away: Slack retries a non-2xx
+                log.warning("could not queue a Slack request (%s)", type(exc).__name__)
+                return JSONResponse({"error": "try again"}, status_code=503)
+            if on_put is not None:
+                on_put()
+            return Response(status_code=200)
         return to_starlette_response(await app.async_dispatch(bolt_request))
 
     async def slack(request: Request) -> Response:
