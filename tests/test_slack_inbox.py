@@ -3,7 +3,8 @@
 The acknowledging side is the real ``http_app`` with an inbox (as ``rebound slack --http
 --no-worker`` serves it); the workers are real ``rebound slack worker`` processes against the
 fake Slack Web API. A worker is killed with SIGKILL after it claimed an acknowledged event,
-before or inside its turn; the next worker answers that event exactly once.
+before, inside or just after its turn (committed, nothing sent yet); the next worker answers
+that event exactly once.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ if sys.argv[1] == "before-turn":
     Engine.handle = stall           # claimed, acknowledged, no turn taken yet
 elif sys.argv[1] == "inside-turn":
     Turn.run = stall                # the person's row is locked, the transaction open
+elif sys.argv[1] == "after-commit":
+    import bot.platforms.slack.app as slack_app
+    slack_app.post_replies = stall  # the turn is committed, its replies not yet sent
 from bot.cli import main
 main(["slack", "worker", "--claim-seconds", "1"])
 """
@@ -108,7 +112,7 @@ def _wait(condition, seconds: float = 60.0) -> bool:  # type: ignore[no-untyped-
     return condition()
 
 
-@pytest.mark.parametrize("moment", ["before-turn", "inside-turn"])
+@pytest.mark.parametrize("moment", ["before-turn", "inside-turn", "after-commit"])
 def test_an_event_acknowledged_before_its_worker_was_killed_is_answered_exactly_once(
     any_db: Database, settings, clock: Clock, tmp_path: Path, moment: str  # type: ignore[no-untyped-def]
 ) -> None:
@@ -150,8 +154,8 @@ def test_an_event_acknowledged_before_its_worker_was_killed_is_answered_exactly_
             survivor.send_signal(signal.SIGTERM)
             assert survivor.wait(30) == 0
         with db.transaction() as s:
-            keys = s.scalars(select(ProcessedEvent.key)).all()
-        assert keys == ["slack:T0001:EvKilled"]  # one turn taken for it
+            events = s.execute(select(ProcessedEvent.key, ProcessedEvent.replies)).all()
+        assert events == [("slack:T0001:EvKilled", None)]  # one turn; kept replies cleared
 
         # The same first message, never interrupted, says exactly the same: once, not twice.
         control = {**event, "channel": "DU8", "user": "U8"}

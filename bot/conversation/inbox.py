@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.conversation.messages import UserKey
 from bot.storage.db import Database
-from bot.storage.models import InboxItem
+from bot.storage.models import InboxItem, ProcessedEvent
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,12 @@ class Inbox:
             if poison:
                 log.error("dropped %d inbox events after %d tries each", len(poison), MAX_ATTEMPTS)
                 session.execute(delete(InboxItem).where(InboxItem.id.in_(poison)))
+                dropped = [r.key for r in rows if r.attempts >= MAX_ATTEMPTS]
+                session.execute(
+                    update(ProcessedEvent)
+                    .where(ProcessedEvent.key.in_(dropped))
+                    .values(replies=None)
+                )
             items = [
                 Item(r.id, r.key, r.payload, r.attempts + 1) for r in rows if r.id not in poison
             ]
@@ -119,10 +125,17 @@ class Inbox:
                 )
         return items
 
-    def done(self, item_id: int) -> None:
-        """The event was answered: forget it."""
+    def done(self, item_id: int, key: str | None = None) -> None:
+        """The event was answered: forget it, and the replies its turn kept until they were sent
+        (``processed_events.replies``, the same key), in one transaction."""
         with self.db.transaction() as session:
             session.execute(delete(InboxItem).where(InboxItem.id == item_id))
+            if key is not None:
+                session.execute(
+                    update(ProcessedEvent)
+                    .where(ProcessedEvent.key == key, ProcessedEvent.replies.is_not(None))
+                    .values(replies=None)
+                )
 
     def release(self, worker: str) -> None:
         """Give back what this worker claimed and did not finish (a clean shutdown)."""

@@ -150,6 +150,9 @@ class ProcessedEvent(Base):
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+    # The turn's replies (JSON) while they may still have to be sent: kept for an event taken
+    # from the inbox, cleared when the inbox row is done. Null otherwise.
+    replies: Mapped[str | None] = mapped_column(Text)
 
 
 class Interview(Base):

@@ -31,6 +31,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -130,6 +131,7 @@ class SlackAdapter:
         if user is None:
             return
         inbound = render.message_to_inbound(user, event.get("text") or "", _event_id(args))
+        inbound = _queued(args, inbound)
         await self._turn_in_dm(args.client, inbound)  # their own DM, not the event's channel
 
     async def on_mention(self, args: AsyncArgs) -> None:
@@ -138,7 +140,7 @@ class SlackAdapter:
         if user is None or not event.get("channel"):
             return
         text = render.strip_mentions(event.get("text") or "")
-        inbound = render.message_to_inbound(user, text, _event_id(args))
+        inbound = _queued(args, render.message_to_inbound(user, text, _event_id(args)))
         moved = await self._turn_in_dm(args.client, inbound)
         await args.client.chat_postEphemeral(  # seen by this person only, where they wrote
             channel=event["channel"],
@@ -159,7 +161,7 @@ class SlackAdapter:
             dm = None
         in_dm = dm is not None and command.get("channel_id") == dm
         text = (command.get("text") or "").strip()
-        inbound = render.message_to_inbound(user, text, None)
+        inbound = _queued(args, render.message_to_inbound(user, text, None))
         moved = dm is not None and await self._turn_in_dm(args.client, inbound, dm)
         if not in_dm or not moved:
             key = "moved_to_dm" if moved else "slack_dm_blocked"
@@ -171,6 +173,7 @@ class SlackAdapter:
         if user is None:
             return
         inbound, label = render.choice_to_inbound(user, args.action or {})
+        inbound = _queued(args, inbound)
         dm = await self._dm(args.client, user)
         await self._close_message(args, dm, label)
         await self._turn(args.client, dm, inbound)
@@ -331,6 +334,20 @@ def _user(args: AsyncArgs, kind: str) -> UserKey | None:
     return render.user_key(ctx.team_id, ctx.enterprise_id, ctx.user_id)
 
 
+# The context key an inbox worker sets on a queued request: the request's id in the inbox.
+QUEUED = "rebound_queued"
+
+
+def _queued(args: AsyncArgs, inbound: Inbound) -> Inbound:
+    """A request taken from the inbox may be delivered again (its worker died), so it is
+    recorded by its inbox id and its replies are kept until sent (``keep_replies``): a second
+    delivery after the turn's commit sends those replies, once, instead of nothing."""
+    ref = args.context.get(QUEUED)
+    if not isinstance(ref, str) or not ref:
+        return inbound
+    return replace(inbound, event_id=ref, keep_replies=True)
+
+
 def _event_id(args: AsyncArgs) -> str | None:
     event_id = args.body.get("event_id")
     return str(event_id) if event_id else None
@@ -376,9 +393,15 @@ def build_app(
     return app
 
 
+def inbox_key(ref: str, who: UserKey) -> str:
+    """The inbox key of a queued request: the same as the engine's processed-event key for it
+    (platform, workspace, the request's id), so the inbox can clear the kept replies."""
+    return f"{who.platform}:{who.workspace}:{ref}"[:200]
+
+
 def deferred(body: dict[str, Any]) -> tuple[str, UserKey] | None:
-    """The inbox key and the person of a request a worker may answer later; None for what must
-    be answered in the HTTP response itself.
+    """The id (event id, or the trigger id of a button or command) and the person of a request
+    a worker may answer later; None for what must be answered in the HTTP response itself.
 
     Events, button presses and slash commands are acknowledged with an empty 200 and answered
     through the Web API, so they can wait in the inbox. Kept in the request: a modal submission
@@ -407,7 +430,7 @@ def deferred(body: dict[str, Any]) -> tuple[str, UserKey] | None:
         enterprise if isinstance(enterprise, str) else None,
         user if isinstance(user, str) else "",
     )
-    return f"{who.platform}:{who.workspace}:{ref}", who
+    return str(ref), who
 
 
 def http_app(
@@ -459,10 +482,10 @@ def http_app(
             return JSONResponse({"error": "malformed request"}, status_code=400)
         later = deferred(bolt_request.body) if inbox is not None else None
         if later is not None and inbox is not None:
-            key, who = later
+            ref, who = later
             payload = json.dumps(bolt_request.body, ensure_ascii=False)
             try:
-                await asyncio.to_thread(inbox.put, key, who, payload)
+                await asyncio.to_thread(inbox.put, inbox_key(ref, who), who, payload)
             except Exception as exc:  # the database is away: Slack retries a non-2xx
                 log.warning("could not queue a Slack request (%s)", type(exc).__name__)
                 return JSONResponse({"error": "try again"}, status_code=503)

@@ -28,6 +28,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bot.conversation.engine import Engine
 from bot.conversation.inbox import Inbox, Item, new_worker_id
 from bot.platforms.slack import convert as render
+from bot.platforms.slack.app import QUEUED, deferred, inbox_key
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +106,14 @@ class SlackWorker:
     async def _in_order(self, queue: list[tuple[Item, dict[str, Any] | None]]) -> None:
         for item, body in queue:
             if body is not None:
+                found = deferred(body)
+                context = {QUEUED: found[0]} if found and inbox_key(*found) == item.key else {}
+                request = AsyncBoltRequest(body=body, mode="socket_mode", context=context)
                 try:
-                    await self.app.async_dispatch(AsyncBoltRequest(body=body, mode="socket_mode"))
+                    await self.app.async_dispatch(request)
                 except Exception:
                     log.exception("a queued Slack request failed")
-            await asyncio.to_thread(self.inbox.done, item.id)
+            await asyncio.to_thread(self.inbox.done, item.id, item.key)
 
 
 def _body(item: Item) -> dict[str, Any] | None:

@@ -1,5 +1,8 @@
 """The durable inbox: platform events acknowledged and waiting for a worker's turn.
 
+``processed_events.replies`` keeps a queued event's replies from its turn's commit until they
+are sent, so a worker that dies in between is followed by one that sends them, once.
+
 Revision ID: 0006
 Revises: 0004
 Create Date: 2026-12-02
@@ -34,9 +37,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_inbox_claimed_until", "inbox", ["claimed_until"])
     op.create_index("ix_inbox_person", "inbox", ["platform", "workspace", "external_id"])
+    with op.batch_alter_table("processed_events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("replies", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("processed_events", schema=None) as batch_op:
+        batch_op.drop_column("replies")
     op.drop_index("ix_inbox_person", table_name="inbox")
     op.drop_index("ix_inbox_claimed_until", table_name="inbox")
     op.drop_table("inbox")
