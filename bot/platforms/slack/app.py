@@ -43,7 +43,7 @@ from sqlalchemy import Engine as SQLEngine
 
 from bot.config import Settings
 from bot.conversation.engine import Engine
-from bot.conversation.inbox import Inbox
+from bot.conversation.inbox import GroupCommit, Inbox
 from bot.conversation.messages import Inbound, Reply, UserKey
 from bot.platforms.slack import convert as render
 from bot.platforms.slack.send import error_code, open_dm, post_replies, web_client
@@ -464,6 +464,7 @@ def http_app(
 
     handler = AsyncSlackRequestHandler(app)
     verifier = SignatureVerifier(signing_secret)
+    writer = GroupCommit(inbox) if inbox is not None else None
 
     async def events(request: Request) -> Response:
         body = await request.body()
@@ -480,12 +481,12 @@ def http_app(
             log.warning("refused a signed Slack request that could not be read (%s)",
                         type(exc).__name__)  # fmt: skip
             return JSONResponse({"error": "malformed request"}, status_code=400)
-        later = deferred(bolt_request.body) if inbox is not None else None
-        if later is not None and inbox is not None:
+        later = deferred(bolt_request.body) if writer is not None else None
+        if later is not None and writer is not None:
             ref, who = later
             payload = json.dumps(bolt_request.body, ensure_ascii=False)
             try:
-                await asyncio.to_thread(inbox.put, inbox_key(ref, who), who, payload)
+                await writer.put(inbox_key(ref, who), who, payload)
             except Exception as exc:  # the database is away: Slack retries a non-2xx
                 log.warning("could not queue a Slack request (%s)", type(exc).__name__)
                 return JSONResponse({"error": "try again"}, status_code=503)
