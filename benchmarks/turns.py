@@ -56,13 +56,22 @@ def script() -> list[tuple[str, str]]:
 class Player:
     """Plays the journey for one person, choosing buttons by label like a person would."""
 
-    def __init__(self, engine: Engine, user: UserKey) -> None:
+    def __init__(self, engine: Engine, user: UserKey, trips: Any = None) -> None:
         self.engine = engine
         self.user = user
         self.last: list[Any] = []
         self.n = 0
+        self.trips = trips  # a RoundTrips counter, or None
+        self.round_trips: dict[str, list[int]] = {}
 
     def step(self, kind: str, value: str) -> float:
+        before = self.trips.count if self.trips is not None else 0
+        took = self._step(kind, value)
+        if self.trips is not None:
+            self.round_trips.setdefault(kind, []).append(self.trips.count - before)
+        return took
+
+    def _step(self, kind: str, value: str) -> float:
         from tests.transcript import parse_form
 
         self.n += 1
@@ -100,6 +109,39 @@ def run_people(url: str, people: range, naive: bool, prefix: str) -> list[float]
             timings.append(player.step(kind, value))
     engine.db.dispose()
     return timings
+
+
+def round_trips(url: str, people: int, prefix: str, folded: bool = True) -> dict[str, float]:
+    """Mean round trips per turn by kind (press, text, form) for ``people`` journeys.
+
+    ``folded`` false is the shape before issue 17, for the baseline in the same run: the lock,
+    the conversation and the event insert as separate statements, BEGIN on its own, and a
+    ping at every checkout (``pool_pre_ping``)."""
+    from benchmarks.roundtrips import RoundTrips
+    from bot.storage import db as db_module
+
+    engine = make_engine(url)
+    if not folded:
+        engine._fold = False
+        saved = db_module.PING_IDLE_SECONDS
+        db_module.PING_IDLE_SECONDS = -1.0  # every checkout pings, as pool_pre_ping did
+    try:
+        trips = RoundTrips(engine.db)
+        players = [Player(engine, UserKey("bench", "w", f"{prefix}{i}"), trips)
+                   for i in range(people)]  # fmt: skip
+        for kind, value in script():
+            for player in players:
+                player.step(kind, value)
+    finally:
+        if not folded:
+            db_module.PING_IDLE_SECONDS = saved
+        engine.db.dispose()
+    out: dict[str, float] = {}
+    for kind in ("press", "text", "form"):
+        counts = [c for p in players for c in p.round_trips.get(kind, [])]
+        out[kind] = statistics.mean(counts) if counts else 0.0
+        out[f"{kind}_median"] = statistics.median(counts) if counts else 0.0
+    return out
 
 
 def _worker(url: str, start: int, count: int, prefix: str, out: Any) -> None:
@@ -151,12 +193,15 @@ def bench_sqlite(people: int) -> dict[str, dict[str, float]]:
 def bench_postgres(url: str, people: int) -> dict[str, dict[str, float]]:
     from tests.test_postgres import create_database, drop_database
 
-    results = {}
+    results: dict[str, dict[str, float]] = {}
     db_url, admin, name = create_database(url)
     try:
         for processes in (1, 2):
             timings, wall = run_processes(db_url, processes, people, f"pg{processes}-")
             results[f"postgres x{processes} process"] = summary(timings, wall)
+        sample = max(2, people // 10)
+        results["round trips"] = round_trips(db_url, sample, "rt-")
+        results["round trips before (baseline)"] = round_trips(db_url, sample, "rt0-", False)
     finally:
         drop_database(admin, name)
     return results

@@ -253,8 +253,8 @@ class Interpreter:
         global or command word, or an option label (those are matched exactly and never reach
         the encoder), nor a text too long to be cached. Returns how many were encoded."""
         encoder = self.encoder
-        if encoder is None or not hasattr(encoder, "preload"):
-            return 0
+        if encoder is None or not getattr(encoder, "caches", False):
+            return 0  # without a cache the turns would encode them again
         wanted = list(dict.fromkeys(t for t in texts if self._worth_encoding(t)))
         if len(wanted) < 2:
             return 0  # one message: its own turn encodes it, batching buys nothing
