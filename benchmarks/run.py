@@ -80,6 +80,20 @@ def main() -> None:
              f"{r['per_s']:.0f}", f"{one['per_s']:.0f} (x1)" if one else "",
              r["per_s"] / one["per_s"] if one else None),
         ]  # fmt: skip
+    if one and "client_cpu_ms" in one:
+        cpu = one["client_cpu_ms"] + one["server_cpu_ms"]
+        cores = os.cpu_count() or 1
+        rows.append(
+            ("PostgreSQL turn, 1 process: CPU client + server, of wall", "",
+             f"{one['client_cpu_ms']:.2f} + {one['server_cpu_ms']:.2f} ms",
+             f"{one['wall_ms']:.2f} ms per turn",
+             None)
+        )  # fmt: skip
+        rows.append(
+            (f"PostgreSQL turns/s ceiling, {cores} cores all ours (CPU per turn)", "",
+             f"{cores * 1000 / cpu:.0f}", f"{one['per_s']:.0f} (x1 measured)",
+             cores * 1000 / cpu / one["per_s"])
+        )  # fmt: skip
     trips, before = pg.get("round trips"), pg.get("round trips before (baseline)")
     if trips and before:
         for kind, name in (("press", "button"), ("text", "typed"), ("form", "form")):
