@@ -357,6 +357,11 @@ class Engine:
         re-reads only the locked row; the joined conversation would still come from the
         snapshot taken before the wait (the previous turn's state), and the version check would
         then fail the turn. The second statement reads as of after the wait.
+
+        ``folded`` (PostgreSQL, a turn's first try): one statement instead, which also records
+        the event (:func:`_folded_lock`); a stale conversation fails the version check and the
+        retry comes back here unfolded. The third element returned says whether the event was
+        recorded already.
         """
         key = inbound.user
         now = self.clock()

@@ -3,10 +3,14 @@
 * The conversation happens in the app's DM ("Messages" tab). ``/rebound <words>`` and
   ``@Rebound <words>`` work anywhere: in a channel the person gets an ephemeral "I've sent you a
   DM" and the coaching carries on in the DM, so nothing personal is ever posted to a channel.
-* Ack first, always: events are acknowledged by Bolt before the listener runs, commands and
-  button presses call ``ack()`` on their first line, and only then does the engine (synchronous,
-  in a worker thread) take its turn. The one exception is a modal submission, which must be
-  answered with its field errors; the engine's turn takes milliseconds.
+* Ack first, always: over HTTP with an inbox (``rebound slack --http``), events, button
+  presses and slash commands are verified, written to the durable inbox and acknowledged before
+  any turn runs; the inbox worker (:mod:`.worker`) dispatches them to these same listeners
+  later (docs/performance.md). Otherwise (Socket Mode, or ``http_app`` without an inbox) events
+  are acknowledged by Bolt before the listener runs, commands and button presses call ``ack()``
+  on their first line, and only then does the engine (synchronous, in a worker thread) take its
+  turn. The one exception is a modal submission, which must be answered with its field errors;
+  the engine's turn takes milliseconds.
 * Slack retries an event it thinks was missed (``X-Slack-Retry-Num``), even while the answer is
   on its way. Every event passes its ``event_id`` to the engine, which records it in the same
   transaction as the turn, so a retry is answered once, across processes.

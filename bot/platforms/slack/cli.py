@@ -108,7 +108,8 @@ async def serve_http_inbox(
             built.engine, settings, on_handled, installations=built.db.engine,
             process_before_response=True,
         )  # fmt: skip
-        runner = SlackWorker(back, inbox, built.engine)
+        # Woken by each new row; the poll only finds rows a crashed earlier process left.
+        runner = SlackWorker(back, inbox, built.engine, poll=1.0)
         notify = runner.notify
         tasks.append(asyncio.ensure_future(runner.run(stop)))
     asgi = http_app(front, secret.get_secret_value(), inbox=inbox, on_put=notify)
