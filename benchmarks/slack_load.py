@@ -146,12 +146,14 @@ def _engine(url: str, folder: Path, encoder: bool) -> Any:
 
 
 def _worker_process(url: str, folder: str, api_url: str, ready: Any, stop: Any) -> None:
-    """One ``rebound slack worker``: niced, the real encoder, until ``stop``."""
+    """One ``rebound slack worker``: niced, one BLAS thread, the real encoder, until ``stop``."""
+    from bot.platforms.slack.cli import lower_priority
+
+    lower_priority()  # before numpy is imported
     from bot.conversation.inbox import Inbox
     from bot.platforms.slack.app import build_app
-    from bot.platforms.slack.worker import SlackWorker, lower_priority
+    from bot.platforms.slack.worker import SlackWorker
 
-    lower_priority()
     engine = _engine(url, Path(folder), encoder=True)
     engine.interpreter.wait(120)
     settings = _settings(engine, api_url)

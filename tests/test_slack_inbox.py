@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,35 @@ def test_forget_me_deletes_what_the_person_still_has_waiting(
     with db.transaction() as s:
         left = s.scalars(select(InboxItem.external_id)).all()
     assert left == ["U2"]
+
+
+def test_a_request_bolt_could_not_answer_stays_queued(
+    db: Database, settings, clock: Clock  # type: ignore[no-untyped-def]
+) -> None:
+    """Bolt answering 500 or 401 (Slack or the token store away, say) is not an answer: the
+    row stays for another try; a 200 deletes it."""
+    import asyncio
+
+    from slack_bolt.response import BoltResponse
+
+    from bot.conversation.messages import UserKey
+    from bot.platforms.slack.worker import SlackWorker
+
+    class Bolt:
+        status = 500
+
+        async def async_dispatch(self, _request: object) -> BoltResponse:
+            return BoltResponse(status=self.status, body="")
+
+    inbox, bolt = Inbox(db), Bolt()
+    body = json.dumps({"type": "event_callback", "team_id": "T0001", "event_id": "EvX",
+                       "event": {"type": "message", "user": "U1", "text": "hi"}})  # fmt: skip
+    assert inbox.put("slack:T0001:EvX", UserKey("slack", "T0001", "U1"), body)
+    worker = SlackWorker(bolt, Inbox(db, ttl=timedelta(0)), _engine(db, settings, clock))  # type: ignore[arg-type]
+    for status in (500, 401):
+        bolt.status = status
+        assert asyncio.run(worker.run_once())
+        assert inbox.waiting() == 1
+    bolt.status = 200
+    assert asyncio.run(worker.run_once())
+    assert inbox.waiting() == 0

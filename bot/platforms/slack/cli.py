@@ -9,7 +9,9 @@ behind TLS. Both run the same app from :func:`bot.platforms.slack.build_app`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,17 @@ async def serve_socket(app: Any, app_token: str, health_port: int | None, host: 
 
     asgi = Starlette(routes=[Route(HEALTH_PATH, health, methods=["GET"])])
     await serve_http(asgi, host, health_port)
+
+
+def lower_priority() -> None:
+    """Workers yield the CPU to the process that acknowledges (nice 5), where the OS allows,
+    and run the encoder's matrix products on one BLAS thread each (unless told otherwise): a
+    worker per core is the deployment, and a second BLAS thread per worker only spins,
+    waiting for a core that another worker holds. Call before numpy is imported."""
+    with contextlib.suppress(OSError):
+        os.nice(5)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
 
 
 def _require(settings: Settings, *names: str) -> None:
@@ -204,13 +217,11 @@ def slack(
 @click.pass_context
 def worker_command(ctx: click.Context, db_url: str | None, claim_seconds: float) -> None:
     """Take the turns of Slack requests queued by `rebound slack --http --no-worker`."""
-    from bot.platforms.slack.worker import lower_priority
-
+    lower_priority()  # before the encoder (numpy) loads
     settings = composition(ctx).settings()
     redact_tokens()
     _require(settings, "client_id" if settings.slack.client_id else "bot_token")
     built = composition(ctx).build(db_url)
-    lower_priority()
     asyncio.run(run_worker(built, settings, claim_seconds))
 
 

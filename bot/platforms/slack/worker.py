@@ -15,10 +15,8 @@ first (:meth:`Engine.prepare`), which costs far less than one forward pass each.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import os
 from collections import OrderedDict
 from typing import Any
 
@@ -110,9 +108,17 @@ class SlackWorker:
                 context = {QUEUED: found[0]} if found and inbox_key(*found) == item.key else {}
                 request = AsyncBoltRequest(body=body, mode="socket_mode", context=context)
                 try:
-                    await self.app.async_dispatch(request)
+                    response = await self.app.async_dispatch(request)
                 except Exception:
                     log.exception("a queued Slack request failed")
+                else:
+                    if response.status >= 500 or response.status in (401, 403):
+                        # Not answered (Bolt could not authorize: Slack or the token store
+                        # away): leave it claimed, so it is tried again when the claim runs out
+                        # (and dropped after MAX_ATTEMPTS), and keep this person's order.
+                        log.warning("a queued Slack request was not answered (HTTP %s), "
+                                    "will try again", response.status)  # fmt: skip
+                        return
             await asyncio.to_thread(self.inbox.done, item.id, item.key)
 
 
@@ -149,9 +155,3 @@ def _person(key: str, body: dict[str, Any] | None) -> str:
         or body.get("user_id")
     )
     return str(user) if user else key
-
-
-def lower_priority() -> None:
-    """Workers yield the CPU to the process that acknowledges (nice 5), where the OS allows."""
-    with contextlib.suppress(OSError):
-        os.nice(5)
