@@ -429,3 +429,35 @@ def test_a_slash_command_we_no_longer_have_is_answered(
     (answer,) = callbacks(person.calls, MESSAGE)
     assert answer.body["data"]["flags"] & EPHEMERAL
     assert "/rebound help" in answer.body["data"]["content"]
+
+
+def test_interactions_are_answered_while_the_engine_is_busy_with_others(
+    person: DiscordDriver, harness: DiscordHarness, engine: Engine
+) -> None:
+    """Ten other people's turns stuck in the engine (more than it runs at once): this person's
+    button press is still acknowledged, and their "fill in" button still opens its modal, which
+    must be the interaction's first response within Discord's 3 s."""
+    import threading
+
+    at_menu(person)
+    person.press("I got a rejection")
+    stuck, real = threading.Event(), engine.handle
+    alice = render.user_key(person.user["id"])
+
+    def handle(inbound):  # type: ignore[no-untyped-def]
+        if inbound.user != alice:
+            stuck.wait(30)
+        return real(inbound)
+
+    engine.handle = handle  # type: ignore[method-assign]
+    try:
+        others = [harness.fake.user(harness.fake.snowflake(), f"P{n}") for n in range(10)]
+        for other in others:
+            hello = harness.fake.message_create(other, "hi")
+            harness.run(harness.fake.dispatch("MESSAGE_CREATE", hello))
+        modal = person.open_form()
+        assert modal is not None and callbacks(person.calls[:1], MODAL)
+        assert not stuck.is_set()  # the others are still waiting: nothing came out of order
+    finally:
+        stuck.set()
+        engine.handle = real  # type: ignore[method-assign]

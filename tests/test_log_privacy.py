@@ -71,8 +71,11 @@ def _dm(text: str) -> dict[str, str]:
     }
 
 
-def test_slack_http_bad_signature_and_sends(engine: Engine, logs: io.StringIO) -> None:
-    harness = SlackHarness(engine)
+@pytest.mark.parametrize("inbox", [False, True], ids=["in-request", "inbox"])
+def test_slack_http_bad_signature_and_sends(
+    engine: Engine, logs: io.StringIO, inbox: bool
+) -> None:
+    harness = SlackHarness(engine, inbox=inbox)
     try:
         body = harness.event_body(_dm(f"I keep thinking {SENTINEL}"), "EvBad1")
         status, _ = harness.post(body, "application/json", secret="not-the-secret")

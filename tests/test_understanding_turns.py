@@ -218,3 +218,38 @@ def test_flows_check_warns_about_examples_of_two_flows_that_mean_the_same() -> N
     warnings = close_examples({**flows, "plan": clash}, shared_encoder())
     assert warnings and all(w.level == "warning" for w in warnings)
     assert any("plan" in w.message or w.file == "plan.yaml" for w in warnings)
+
+
+def test_waiting_messages_are_encoded_in_one_batch_and_never_the_cheap_ones(
+    engine: Engine, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An inbox worker's batch (``Engine.prepare``): the sentences go through the model in one
+    forward pass and their turns find the vectors in the cache; numbers, global words, option
+    labels and commands are never encoded, batch or not."""
+    import uuid
+
+    encoder = engine.interpreter.encoder
+    assert encoder is not None
+    runs: list[list[str]] = []
+    real = encoder._encode_uncached  # type: ignore[attr-defined]
+
+    def counted(texts: list[str]) -> np.ndarray:
+        runs.append(list(texts))
+        return real(texts)
+
+    monkeypatch.setattr(encoder, "_encode_uncached", counted)
+    tag = uuid.uuid4().hex[:6]  # never seen before: nothing cached
+    driver = _started(engine, clock, "batched")
+    driver.text(f"honestly gutted about it {tag}")
+    assert len(runs) == 1  # without a batch, the turn runs the model itself
+
+    runs.clear()
+    waiting = [f"so annoyed, I did everything right {tag}", f"kind of numb about it {tag}",
+               "2", " help ", "menu", "Yes, that's right", "rejected", "forget me"]  # fmt: skip
+    assert engine.prepare(waiting) == 2
+    assert runs == [[f"so annoyed, I did everything right {tag}", f"kind of numb about it {tag}"]]
+    driver.text(f"so annoyed, I did everything right {tag}")
+    driver.text(f"kind of numb about it {tag}")
+    driver.text("2")
+    assert len(runs) == 1  # the turns used the batch's vectors
+    assert engine.prepare([f"only one waiting {tag}"]) == 0  # its own turn will encode it

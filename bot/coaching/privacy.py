@@ -4,7 +4,8 @@ Both act only on the person in this turn, found by the engine from the platform 
 slot or payload can point them at anyone else. Deleting the user row cascades to every
 personal table (foreign keys with ON DELETE CASCADE), reminders included, so the scheduler has
 nothing left to send. Forget also deletes every file made for the person
-(:mod:`bot.coaching.files`), the events of their turns, and their Slack installer rows.
+(:mod:`bot.coaching.files`), the events of their turns, their events still waiting in the
+inbox, and their Slack installer rows.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.storage.models import (
     PERSONAL_TABLES,
     SLACK_INSTALLATIONS,
     Conversation,
+    InboxItem,
     ProcessedEvent,
     User,
     event_key,
@@ -52,6 +54,18 @@ def export_user(ctx: TurnContext) -> dict[str, Any]:
             select(table).where(table.user_id == user.id).order_by(table.id)  # type: ignore[attr-defined]
         )
         data[table.__tablename__] = [_row(r) for r in rows]
+    waiting = ctx.session.scalars(
+        select(InboxItem)
+        .where(
+            InboxItem.platform == user.platform,
+            InboxItem.workspace == user.workspace,
+            InboxItem.external_id == user.external_id,
+        )
+        .order_by(InboxItem.id)
+    )  # events received and not answered yet (the inbox), as the platform sent them
+    data["waiting_events"] = [
+        {"received_at": r.received_at.isoformat(), "payload": r.payload} for r in waiting
+    ]
     return data
 
 
@@ -76,6 +90,7 @@ def forget_user(ctx: TurnContext) -> None:
     for table in PERSONAL_TABLES:
         session.execute(delete(table).where(table.user_id == user_id))  # type: ignore[attr-defined]
     _forget_events(ctx)
+    _forget_waiting(ctx)
     if user.platform == "slack":
         _forget_installer(ctx)
     session.execute(delete(User).where(User.id == user_id))
@@ -99,6 +114,20 @@ def _forget_events(ctx: TurnContext) -> None:
         this = ProcessedEvent.key == event_key(ctx.inbound)
         ctx.session.execute(update(ProcessedEvent).where(this).values(user_id=None))
     ctx.session.execute(delete(ProcessedEvent).where(ProcessedEvent.user_id == ctx.user.id))
+
+
+def _forget_waiting(ctx: TurnContext) -> None:
+    """Delete the person's events still waiting in the inbox (their words, not yet answered).
+
+    Matched by platform identity: an event can wait before the person has a ``users`` row."""
+    user = ctx.user
+    ctx.session.execute(
+        delete(InboxItem).where(
+            InboxItem.platform == user.platform,
+            InboxItem.workspace == user.workspace,
+            InboxItem.external_id == user.external_id,
+        )
+    )
 
 
 def _forget_installer(ctx: TurnContext) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot.config import Settings
@@ -32,13 +33,21 @@ from bot.conversation.flow_check import (
     slash_commands,
 )
 from bot.conversation.flow_spec import HOME_FLOW, Problem
+from bot.conversation.inputs import clean_text
 from bot.conversation.interpret import EncoderSource, Interpreter, load_understanding_data
 from bot.conversation.machine import FlowMachine
-from bot.conversation.messages import Form, Inbound, Reply, UserKey
+from bot.conversation.messages import (
+    Form,
+    Inbound,
+    Reply,
+    UserKey,
+    replies_from_json,
+    replies_to_json,
+)
 from bot.conversation.registry import Registry
 from bot.conversation.sender import Outcome
 from bot.storage.db import Database
-from bot.storage.models import Conversation, ProcessedEvent, User, event_key
+from bot.storage.models import Conversation, ProcessedEvent, User, UTCDateTime, event_key
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +92,8 @@ class Engine:
         data = load_understanding_data(settings.flows_dir)
         self.interpreter = Interpreter(self.flows, data, encoder)
         self._lock_person = _lock_person(postgres=not db.is_sqlite)
+        self._fold = not db.is_sqlite
+        self._folded = {True: _folded_lock(with_event=True), False: _folded_lock(with_event=False)}
         self._housekeeping = threading.Lock()
         self._next_housekeeping = 0.0
         # Platform -> ChannelPoster, set by the composition root or an adapter (staff channels).
@@ -101,6 +112,13 @@ class Engine:
             # wait for it here, before the person's row is locked, not inside the turn.
             self.interpreter.wait()
         return self._in_turn(inbound, lambda turn: turn.run())
+
+    def prepare(self, texts: list[str]) -> int:
+        """Several typed messages are waiting (an inbox worker's batch): encode those the turns
+        may need in one batch, before any turn locks a row. Returns how many were encoded."""
+        if not self.interpreter.wait():
+            return 0
+        return self.interpreter.warm([clean_text(t) for t in texts])
 
     def resume(self, user: UserKey) -> list[Reply]:
         """Show a person where they are (their first hello if they are new), changing nothing."""
@@ -215,11 +233,15 @@ class Engine:
             try:
                 with self.db.sessions() as session:
                     session.begin()
-                    loaded = self._load(session, inbound, create)
+                    # PostgreSQL, first try: one statement locks the person, reads their
+                    # conversation and records the event (see ``_load``); a retry takes the
+                    # two-statement path, which cannot read a stale conversation.
+                    folded = self._fold and attempt == 0 and not reconnected
+                    loaded = self._load(session, inbound, create, folded)
                     if loaded is None:  # seen already, or not stored and not to be created
-                        return []
-                    user, conversation = loaded
-                    if inbound.event_id:  # recorded with whose turn it was, for ``forget me``
+                        return self._kept_replies(session, inbound)
+                    user, conversation, recorded = loaded
+                    if inbound.event_id and not recorded:  # with whose turn it was, for forget
                         session.add(
                             ProcessedEvent(
                                 key=event_key(inbound), created_at=self.clock(), user_id=user.id
@@ -228,6 +250,16 @@ class Engine:
                     turn = Turn(self, session, user, conversation, inbound)
                     replies = body(turn)
                     turn.save()
+                    if folded and not turn.ctx.forgotten and turn.conv in session:
+                        # The version check is what catches a conversation read before a
+                        # lock wait: make sure this turn's UPDATE carries it.
+                        flag_modified(turn.conv, "updated_at")
+                    if inbound.keep_replies and inbound.event_id:
+                        session.execute(
+                            update(ProcessedEvent)
+                            .where(ProcessedEvent.key == event_key(inbound))
+                            .values(replies=replies_to_json(replies))
+                        )
                     session.flush()  # every statement of the turn runs before COMMIT
                     xid = session.info.get("xid") or self.db.transaction_id(session)
                     committing = True
@@ -308,9 +340,19 @@ class Engine:
             for r in replies
         ]
 
+    def _kept_replies(self, session: Session, inbound: Inbound) -> list[Reply]:
+        """A second delivery of an event whose turn was taken: nothing, unless the replies were
+        kept for it (``keep_replies``: an inbox worker that may have died before sending)."""
+        if not (inbound.keep_replies and inbound.event_id):
+            return []
+        kept = session.execute(
+            select(ProcessedEvent.replies).where(ProcessedEvent.key == event_key(inbound))
+        ).scalar()
+        return replies_from_json(kept) if kept else []
+
     def _load(
-        self, session: Session, inbound: Inbound, create: bool = True
-    ) -> tuple[User, Conversation | None] | None:
+        self, session: Session, inbound: Inbound, create: bool = True, folded: bool = False
+    ) -> tuple[User, Conversation | None, bool] | None:
         """The person (row-locked for the whole turn), then their conversation.
 
         None when this platform event was handled already, or when a person not stored yet is
@@ -327,23 +369,40 @@ class Engine:
         re-reads only the locked row; the joined conversation would still come from the
         snapshot taken before the wait (the previous turn's state), and the version check would
         then fail the turn. The second statement reads as of after the wait.
+
+        ``folded`` (PostgreSQL, a turn's first try): one statement instead, which also records
+        the event (:func:`_folded_lock`); a stale conversation fails the version check and the
+        retry comes back here unfolded. The third element returned says whether the event was
+        recorded already.
         """
         key = inbound.user
+        now = self.clock()
         params = {
             "platform": key.platform,
             "workspace": key.workspace,
             "user_id": key.user_id,
             "event_key": event_key(inbound) if inbound.event_id else "",
         }
-        row = session.execute(self._lock_person, params).one_or_none()
-        now = self.clock()
+        recorded = False
+        if folded:
+            params["now"] = now
+            statement = self._folded[bool(inbound.event_id)]
+            with self.db.pipelined(session):  # BEGIN goes in the same round trip
+                row = session.execute(statement, params).one_or_none()
+        else:
+            row = session.execute(self._lock_person, params).one_or_none()
         if row is not None:
             user, seen = row[0], row[1]
-            if len(row) > 2:
+            if not folded and len(row) > 2:
                 session.info["xid"] = row[2]
             if seen:
                 return None
-            conversation = session.execute(_LOAD_CONVERSATION, {"uid": user.id}).scalar()
+            if folded:
+                session.info["xid"] = row[2]
+                conversation = row[3]
+                recorded = bool(inbound.event_id)
+            else:
+                conversation = session.execute(_LOAD_CONVERSATION, {"uid": user.id}).scalar()
         elif inbound.event_id and session.get(ProcessedEvent, params["event_key"]) is not None:
             return None  # e.g. a platform's retry of the ``forget me`` turn: not re-created
         elif not create:
@@ -369,7 +428,7 @@ class Engine:
         # Written at most every few minutes: an UPDATE on every turn buys nothing.
         if user.last_seen_at is None or now - user.last_seen_at > LAST_SEEN_EVERY:
             user.last_seen_at = now
-        return user, conversation
+        return user, conversation, recorded
 
 
 def _lock_person(postgres: bool) -> Any:
@@ -385,6 +444,53 @@ def _lock_person(postgres: bool) -> Any:
             User.workspace == bindparam("workspace"),
             User.external_id == bindparam("user_id"),
         )
+        .with_for_update(of=User)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _folded_lock(with_event: bool) -> Any:
+    """PostgreSQL: lock the person, read their conversation and record the event, in one
+    statement (the lock is taken ``FOR UPDATE OF users``; the conversation is outer-joined).
+
+    The event is inserted by a data-modifying CTE, ``ON CONFLICT DO NOTHING``: nothing
+    returned means the event was handled already (``seen``), and a retry racing its original
+    waits for it at the unique key instead of failing later at COMMIT.
+
+    The joined conversation comes from the statement's snapshot, taken before any wait for the
+    row lock, so after a wait it may be the previous turn's. The turn then always writes the
+    conversation with its version check (``flag_modified`` in ``_in_turn``), a stale read fails
+    that check, and the retry takes the two-statement path (``_lock_person`` then
+    ``_LOAD_CONVERSATION``), which reads after the lock. The same person rarely has two turns
+    in flight, so nearly every turn saves the round trip.
+    """
+    from sqlalchemy import literal
+    from sqlalchemy.dialects.postgresql import insert
+
+    person = (
+        User.platform == bindparam("platform"),
+        User.workspace == bindparam("workspace"),
+        User.external_id == bindparam("user_id"),
+    )
+    if with_event:
+        recorded = (
+            insert(ProcessedEvent)
+            .from_select(
+                ["key", "created_at", "user_id"],
+                select(bindparam("event_key"), bindparam("now", type_=UTCDateTime), User.id)
+                .where(*person),
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(literal(1).label("inserted"))
+            .cte("recorded")
+        )
+        seen: Any = ~exists(select(recorded.c.inserted))
+    else:
+        seen = literal(False)
+    return (
+        select(User, seen, func.txid_current(), Conversation)
+        .outerjoin(Conversation, Conversation.user_id == User.id)
+        .where(*person)
         .with_for_update(of=User)
         .execution_options(populate_existing=True)
     )

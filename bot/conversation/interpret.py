@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -25,11 +25,13 @@ import numpy as np
 import yaml
 
 from bot.conversation.flow_spec import FlowSpec, Problem, StateSpec
+from bot.conversation.inputs import normalise_command
 from bot.conversation.messages import Choice
+from bot.conversation.words import GLOBAL_WORDS
 from bot.understanding.dates import find_when
 from bot.understanding.details import Details, details_in
 from bot.understanding.distress import DistressDetector
-from bot.understanding.encoder import Encoder, load_encoder
+from bot.understanding.encoder import CACHE_MAX_CHARS, Encoder, load_encoder
 from bot.understanding.intents import Guess, IntentRouter, IntentSpec
 from bot.understanding.options import OptionMatcher, OptionSpec
 
@@ -190,6 +192,7 @@ class Interpreter:
         }
         self._ready = threading.Event()
         self._lock = threading.Lock()
+        self._exact: set[str] | None = None
         self.encoder: Encoder | None = None
         self._build(None)
         if callable(encoder) and not hasattr(encoder, "encode"):
@@ -242,6 +245,40 @@ class Interpreter:
         """Block until the encoder is loaded (or failed to load); True when it is usable."""
         self._ready.wait(timeout)
         return self.encoder is not None
+
+    def warm(self, texts: Sequence[str]) -> int:
+        """Encode several waiting messages in one batch, so their turns find the vectors in the
+        encoder's cache: one forward pass over a batch streams the weights once, not once per
+        message. Only what a turn could ask the encoder for is encoded: never a number, a
+        global or command word, or an option label (those are matched exactly and never reach
+        the encoder), nor a text too long to be cached. Returns how many were encoded."""
+        encoder = self.encoder
+        if encoder is None or not getattr(encoder, "caches", False):
+            return 0  # without a cache the turns would encode them again
+        wanted = list(dict.fromkeys(t for t in texts if self._worth_encoding(t)))
+        if len(wanted) < 2:
+            return 0  # one message: its own turn encodes it, batching buys nothing
+        encoder.encode(wanted)
+        return len(wanted)
+
+    def _worth_encoding(self, text: str) -> bool:
+        if not text or len(text) > CACHE_MAX_CHARS:
+            return False
+        plain = normalise_command(text)
+        if not plain or plain.replace(".", "").replace(",", "").isdigit():
+            return False
+        if self._exact is None:
+            self._exact = {w for w in GLOBAL_WORDS} | {
+                normalise_command(word)
+                for flow in self.flows.values()
+                for word in (
+                    *flow.commands,
+                    *(c.label for st in flow.states.values() for c in st.choices),
+                    *(s for st in flow.states.values() for c in st.choices
+                      for s in (getattr(c, "synonyms", ()) or ())),
+                )
+            }  # fmt: skip
+        return plain not in self._exact
 
     # ------------------------------------------------------------------ questions
 

@@ -156,9 +156,44 @@ class Inbound:
     # for this event (Slack admins and owners, Discord's Manage Server); None when not checked.
     admin_of: str | None = None
 
+    # Keep the replies with the event id until the adapter says they were sent
+    # (:meth:`Engine.handle` then answers a second delivery of the event with them): set by an
+    # inbox worker, whose event may be delivered again if it dies between commit and sending.
+    keep_replies: bool = False
+
     def __post_init__(self) -> None:
         _clean_fields(
             self,
             ("text", "choice", "form", "event_id", "token", "display_name", "community",
              "admin_of"),
         )  # fmt: skip
+
+
+def replies_to_json(replies: list[Reply]) -> str:
+    """Replies as JSON, to keep with their event until they are sent (the inbox's outbox)."""
+    import json
+    from dataclasses import asdict
+
+    return json.dumps([asdict(r) for r in replies], ensure_ascii=False)
+
+
+def replies_from_json(data: str) -> list[Reply]:
+    """The inverse of :func:`replies_to_json`."""
+    import json
+
+    def choices(items: list[dict[str, Any]]) -> tuple[Choice, ...]:
+        return tuple(Choice(**c) for c in items)
+
+    out = []
+    for r in json.loads(data):
+        form = r.get("form")
+        if form is not None:
+            fields = tuple(
+                Field(**{**f, "options": choices(f.get("options") or [])}) for f in form["fields"]
+            )
+            form = Form(**{**form, "fields": fields})
+        image = Image(**r["image"]) if r.get("image") else None
+        scale = tuple(r["scale"]) if r.get("scale") else None
+        parts = {"choices": choices(r.get("choices") or []), "form": form, "image": image}
+        out.append(Reply(**{**r, **parts, "scale": scale}))
+    return out

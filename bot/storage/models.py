@@ -154,6 +154,9 @@ class ProcessedEvent(Base):
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+    # The turn's replies (JSON) while they may still have to be sent: kept for an event taken
+    # from the inbox, cleared when the inbox row is done. Null otherwise.
+    replies: Mapped[str | None] = mapped_column(Text)
 
 
 class Interview(Base):
@@ -334,6 +337,33 @@ class Handoff(Base):
     status: Mapped[str] = mapped_column(String(20), default="posted")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     withdrawn_at: Mapped[datetime | None]
+
+
+class InboxItem(Base):
+    """A platform event acknowledged and waiting for its turn: the durable inbox.
+
+    The process that answers the platform (Slack over HTTP) only verifies a request, writes it
+    here and acknowledges it; worker processes claim rows (a lease: ``claimed_until``), take the
+    turn, post the answer and delete the row. A worker that dies leaves its rows claimed until
+    the lease runs out, and then another worker takes them again; the engine's processed-event
+    check makes the second try answer once. ``key`` (platform, workspace, event id) keeps a
+    platform's retry of a waiting event out. The person's identity is kept beside the payload
+    (which holds their words) so ``forget me`` deletes what is still waiting.
+    """
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    workspace: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    claimed_until: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (Index("ix_inbox_person", "platform", "workspace", "external_id"),)
 
 
 # Slack OAuth (an app installed in many workspaces): slack_sdk's own table layout, written out

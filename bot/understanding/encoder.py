@@ -223,6 +223,8 @@ class MiniLMEncoder:
 
     dim = DIM
 
+    caches = True  # short texts' vectors are kept (LRU): encoding them ahead of a turn pays
+
     def __init__(self, tokenizer: Any, weights: Mapping[str, np.ndarray], *,
                  cache_size: int = CACHE_ENTRIES, release: bool = False,
                  max_tokens: int = MAX_TOKENS) -> None:  # fmt: skip

@@ -31,10 +31,12 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.config import Settings
 from bot.conversation.engine import Engine
+from bot.conversation.inbox import Inbox
 from bot.conversation.messages import Choice, Form, Image, Reply
 from bot.platforms.slack import convert as render
 from bot.platforms.slack.app import build_app, http_app
 from bot.platforms.slack.cli import http_server
+from bot.platforms.slack.worker import SlackWorker
 
 from .slack_api import APP_ID, TEAM, Call, FakeSlack
 
@@ -42,6 +44,10 @@ T = TypeVar("T")
 WAIT = 15.0  # seconds before a step that never completes fails the test
 SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
+
+
+async def _event() -> asyncio.Event:
+    return asyncio.Event()
 
 
 class LoopThread:
@@ -75,7 +81,11 @@ def slack_settings(settings: Settings, fake: FakeSlack, **slack: Any) -> Setting
 class SlackHarness:
     """The fake Slack, and the real app served over HTTP on loopback, on one background loop."""
 
-    def __init__(self, engine: Engine, **slack: Any) -> None:
+    def __init__(
+        self, engine: Engine, *, inbox: bool = False, worker: bool = True, **slack: Any
+    ) -> None:
+        """``inbox``: serve as ``rebound slack --http`` does, acknowledging through the durable
+        inbox; ``worker`` false leaves the queued requests to workers started by the test."""
         self.engine = engine
         self.loop = LoopThread()
         self.fake = FakeSlack()
@@ -90,7 +100,25 @@ class SlackHarness:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        self.server = http_server(http_app(self.app, SECRET), "127.0.0.1", self.port)
+        self.inbox: Inbox | None = None
+        self.worker: SlackWorker | None = None
+        self._stop_worker: asyncio.Event | None = None
+        asgi = http_app(self.app, SECRET)
+        if inbox:
+            self.inbox = Inbox(engine.db)
+            if worker:
+                back = build_app(
+                    engine, self.settings, on_handled=self._on_handled,
+                    installations=engine.db.engine, process_before_response=True,
+                )  # fmt: skip
+                self.worker = SlackWorker(back, self.inbox, engine)
+                self._stop_worker = self.loop.run(_event())
+                self._working = asyncio.run_coroutine_threadsafe(
+                    self.worker.run(self._stop_worker), self.loop.loop
+                )
+            notify = self.worker.notify if self.worker else None
+            asgi = http_app(self.app, SECRET, inbox=self.inbox, on_put=notify)
+        self.server = http_server(asgi, "127.0.0.1", self.port)
         self._serving = asyncio.run_coroutine_threadsafe(
             self.server.serve(sockets=[sock]), self.loop.loop
         )
@@ -106,6 +134,9 @@ class SlackHarness:
     def close(self) -> None:
         self.server.should_exit = True
         self._serving.result(WAIT)
+        if self._stop_worker is not None:
+            self.loop.loop.call_soon_threadsafe(self._stop_worker.set)
+            self._working.result(WAIT)
         self.loop.run(self.fake.stop())
         self.loop.close()
 

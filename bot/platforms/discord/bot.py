@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import discord
@@ -160,6 +161,11 @@ def build_commands(
     return group
 
 
+TURN_THREADS = 8  # engine turns at once (each holds one pooled database connection)
+QUICK_THREADS = 2  # reads that come before an interaction's first response
+QUICK_SECONDS = 2.0  # Discord allows 3 s for that response
+
+
 class BotPoster:
     """Posts what a person approved to share (a hand-off summary) to a server's staff channel
     through this client, and deletes it on withdrawal (the ``ChannelPoster`` protocol). Called
@@ -230,6 +236,16 @@ class ReboundBot(discord.Client):
             weakref.WeakValueDictionary()
         )
         engine.posters.setdefault(render.PLATFORM, BotPoster(self))
+        # Turns in their own threads; what must happen before an interaction's first response
+        # (the current form, for a "fill in" button's modal) in others, so it never queues
+        # behind turns that wait on a row lock or the encoder.
+        self._turns = ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="rebound-turn")
+        self._quick = ThreadPoolExecutor(QUICK_THREADS, thread_name_prefix="rebound-quick")
+
+    async def close(self) -> None:
+        await super().close()
+        self._turns.shutdown(wait=False, cancel_futures=True)
+        self._quick.shutdown(wait=False, cancel_futures=True)
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -329,7 +345,14 @@ class ReboundBot(discord.Client):
     async def on_form_button(self, interaction: discord.Interaction, token: str, part: int) -> None:
         """Open the modal for one part of the current form; the first response must be it."""
         try:
-            form = await self._current_form(render.user_key(interaction.user.id), token)
+            try:
+                form = await self._current_form(render.user_key(interaction.user.id), token)
+            except TimeoutError:  # the database is slow: answer in time, the button still works
+                log.warning("the form for a Discord button took too long to read")
+                await interaction.response.defer()
+                channel = await self._channel(interaction)
+                await channel.send(self.engine.messages["error"])
+                return
             if form is not None and part < len(render.form_parts(form)):
                 await interaction.response.send_modal(render.to_modal(form, token, part))
                 return
@@ -388,7 +411,12 @@ class ReboundBot(discord.Client):
         await self._disable(interaction)
         channel = await self._channel(interaction)
         if parts > 1:
-            form = await self._current_form(render.user_key(interaction.user.id), token)
+            try:
+                form = await self._current_form(render.user_key(interaction.user.id), token)
+            except TimeoutError:  # acknowledged already; what was typed is not guessed at
+                log.warning("the form for a Discord modal took too long to read")
+                await channel.send(self.engine.messages["error"])
+                return
             if form is not None:
                 values = {**render.carried_values(interaction.message, form, part), **values}
                 if part + 1 < len(render.form_parts(form)):
@@ -408,7 +436,7 @@ class ReboundBot(discord.Client):
             lock = self._locks[inbound.user] = asyncio.Lock()
         async with lock:
             loop = asyncio.get_running_loop()
-            replies = await loop.run_in_executor(None, self.engine.handle, inbound)
+            replies = await loop.run_in_executor(self._turns, self.engine.handle, inbound)
             try:
                 await send_replies(channel, replies, self.engine.messages["open_form"])
             except discord.Forbidden as exc:
@@ -427,9 +455,13 @@ class ReboundBot(discord.Client):
         return True
 
     async def _current_form(self, user: UserKey, token: str) -> Form | None:
-        """The form of the person's current step, if ``token`` is still that step."""
+        """The form of the person's current step, if ``token`` is still that step.
+
+        Raises ``TimeoutError`` after ``QUICK_SECONDS``: Discord allows 3 s for the first
+        response, and the caller must still make one."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.engine.current_form, user, token)
+        read = loop.run_in_executor(self._quick, self.engine.current_form, user, token)
+        return await asyncio.wait_for(read, QUICK_SECONDS)
 
     async def _disable(
         self,
@@ -456,4 +488,4 @@ class ReboundBot(discord.Client):
     async def _record(self, user: UserKey, delivered: bool) -> None:
         loop = asyncio.get_running_loop()
         outcome = Outcome.DELIVERED if delivered else Outcome.UNREACHABLE
-        await loop.run_in_executor(None, self.engine.record_delivery, user, outcome)
+        await loop.run_in_executor(self._quick, self.engine.record_delivery, user, outcome)

@@ -3,10 +3,14 @@
 * The conversation happens in the app's DM ("Messages" tab). ``/rebound <words>`` and
   ``@Rebound <words>`` work anywhere: in a channel the person gets an ephemeral "I've sent you a
   DM" and the coaching carries on in the DM, so nothing personal is ever posted to a channel.
-* Ack first, always: events are acknowledged by Bolt before the listener runs, commands and
-  button presses call ``ack()`` on their first line, and only then does the engine (synchronous,
-  in a worker thread) take its turn. The one exception is a modal submission, which must be
-  answered with its field errors; the engine's turn takes milliseconds.
+* Ack first, always: over HTTP with an inbox (``rebound slack --http``), events, button
+  presses and slash commands are verified, written to the durable inbox and acknowledged before
+  any turn runs; the inbox worker (:mod:`.worker`) dispatches them to these same listeners
+  later (docs/performance.md). Otherwise (Socket Mode, or ``http_app`` without an inbox) events
+  are acknowledged by Bolt before the listener runs, commands and button presses call ``ack()``
+  on their first line, and only then does the engine (synchronous, in a worker thread) take its
+  turn. The one exception is a modal submission, which must be answered with its field errors;
+  the engine's turn takes milliseconds.
 * Slack retries an event it thinks was missed (``X-Slack-Retry-Num``), even while the answer is
   on its way. Every event passes its ``event_id`` to the engine, which records it in the same
   transaction as the turn, so a retry is answered once, across processes.
@@ -26,6 +30,7 @@ must know the work behind an early ack is done.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections import OrderedDict
@@ -42,6 +47,7 @@ from sqlalchemy import Engine as SQLEngine
 
 from bot.config import Settings
 from bot.conversation.engine import Engine
+from bot.conversation.inbox import GroupCommit, Inbox
 from bot.conversation.messages import Inbound, Reply, UserKey
 from bot.platforms.slack import convert as render
 from bot.platforms.slack.send import SlackPoster, error_code, open_dm, post_replies, web_client
@@ -134,6 +140,7 @@ class SlackAdapter:
         if user is None:
             return
         inbound = render.message_to_inbound(user, event.get("text") or "", _event_id(args))
+        inbound = _queued(args, inbound)
         await self._turn_in_dm(args.client, inbound)  # their own DM, not the event's channel
 
     async def on_mention(self, args: AsyncArgs) -> None:
@@ -142,7 +149,7 @@ class SlackAdapter:
         if user is None or not event.get("channel"):
             return
         text = render.strip_mentions(event.get("text") or "")
-        inbound = render.message_to_inbound(user, text, _event_id(args))
+        inbound = _queued(args, render.message_to_inbound(user, text, _event_id(args)))
         moved = await self._turn_in_dm(args.client, inbound)
         await args.client.chat_postEphemeral(  # seen by this person only, where they wrote
             channel=event["channel"],
@@ -163,7 +170,9 @@ class SlackAdapter:
             dm = None
         in_dm = dm is not None and command.get("channel_id") == dm
         text = (command.get("text") or "").strip()
-        inbound = await self._staff_check(args.client, render.message_to_inbound(user, text, None))
+        inbound = _queued(
+            args, await self._staff_check(args.client, render.message_to_inbound(user, text, None))
+        )
         moved = dm is not None and await self._turn_in_dm(args.client, inbound, dm)
         if not in_dm or not moved:
             key = "moved_to_dm" if moved else "slack_dm_blocked"
@@ -175,6 +184,7 @@ class SlackAdapter:
         if user is None:
             return
         inbound, label = render.choice_to_inbound(user, args.action or {})
+        inbound = _queued(args, inbound)
         dm = await self._dm(args.client, user)
         await self._close_message(args, dm, label)
         await self._turn(args.client, dm, inbound)
@@ -377,6 +387,20 @@ def _user(args: AsyncArgs, kind: str) -> UserKey | None:
     return render.user_key(ctx.team_id, ctx.enterprise_id, ctx.user_id)
 
 
+# The context key an inbox worker sets on a queued request: the request's id in the inbox.
+QUEUED = "rebound_queued"
+
+
+def _queued(args: AsyncArgs, inbound: Inbound) -> Inbound:
+    """A request taken from the inbox may be delivered again (its worker died), so it is
+    recorded by its inbox id and its replies are kept until sent (``keep_replies``): a second
+    delivery after the turn's commit sends those replies, once, instead of nothing."""
+    ref = args.context.get(QUEUED)
+    if not isinstance(ref, str) or not ref:
+        return inbound
+    return replace(inbound, event_id=ref, keep_replies=True)
+
+
 def _event_id(args: AsyncArgs) -> str | None:
     event_id = args.body.get("event_id")
     return str(event_id) if event_id else None
@@ -388,11 +412,14 @@ def build_app(
     on_handled: Callable[[str], None] | None = None,
     *,
     installations: SQLEngine | None = None,
+    process_before_response: bool = False,
 ) -> AsyncApp:
     """The Bolt app for this deployment: one workspace's bot token, or OAuth installations.
 
     ``installations`` is the database holding the installation store's tables (given by the
-    composition root; needed only for OAuth). The adapter reads nothing else from it."""
+    composition root; needed only for OAuth). The adapter reads nothing else from it.
+    ``process_before_response``: dispatch returns only when the listener has finished (the
+    inbox worker, which must know an event was answered before it deletes it)."""
     from bot.platforms.slack.oauth import oauth_settings, uses_oauth
 
     slack = settings.slack
@@ -404,12 +431,17 @@ def build_app(
             client=web_client(slack.api_url),
             signing_secret=secret,
             oauth_settings=oauth_settings(settings, installations, BOT_SCOPES),
+            process_before_response=process_before_response,
         )
     else:
         token = slack.bot_token.get_secret_value() if slack.bot_token else None
         if not token:
             raise ValueError("slack.bot_token is not set (or slack.client_id for OAuth)")
-        app = AsyncApp(client=web_client(slack.api_url, token), signing_secret=secret)
+        app = AsyncApp(
+            client=web_client(slack.api_url, token),
+            signing_secret=secret,
+            process_before_response=process_before_response,
+        )
     SlackAdapter(engine, on_handled).register(app)
     from bot.platforms.slack.oauth import token_lookup
 
@@ -419,14 +451,65 @@ def build_app(
     return app
 
 
+def inbox_key(ref: str, who: UserKey) -> str:
+    """The inbox key of a queued request: the same as the engine's processed-event key for it
+    (platform, workspace, the request's id), so the inbox can clear the kept replies."""
+    return f"{who.platform}:{who.workspace}:{ref}"[:200]
+
+
+def deferred(body: dict[str, Any]) -> tuple[str, UserKey] | None:
+    """The id (event id, or the trigger id of a button or command) and the person of a request
+    a worker may answer later; None for what must be answered in the HTTP response itself.
+
+    Events, button presses and slash commands are acknowledged with an empty 200 and answered
+    through the Web API, so they can wait in the inbox. Kept in the request: a modal submission
+    (its response carries the field errors), the "Fill in" button (its ``trigger_id`` opens the
+    modal and expires in 3 s), and Slack's own checks (``url_verification``, ``ssl_check``).
+    """
+    kind = body.get("type")
+    team = body.get("team_id") or (body.get("team") or {}).get("id")
+    enterprise = body.get("enterprise_id") or (body.get("enterprise") or {}).get("id")
+    if kind == "event_callback":
+        event = body.get("event") or {}
+        user, ref = event.get("user"), body.get("event_id")
+    elif kind == "block_actions":
+        actions = body.get("actions") or []
+        if any(a.get("action_id") == render.OPEN_FORM_ACTION for a in actions):
+            return None
+        user, ref = (body.get("user") or {}).get("id"), f"act:{body.get('trigger_id')}"
+    elif body.get("command") and kind is None:
+        user, ref = body.get("user_id"), f"cmd:{body.get('trigger_id')}"
+    else:
+        return None
+    if not ref or ref.endswith(":None"):
+        return None  # nothing to tell a retry from a new request by: answer it in the request
+    who = render.user_key(
+        team if isinstance(team, str) else None,
+        enterprise if isinstance(enterprise, str) else None,
+        user if isinstance(user, str) else "",
+    )
+    return str(ref), who
+
+
 def http_app(
-    app: AsyncApp, signing_secret: str, healthy: Callable[[], Awaitable[bool]] | None = None
+    app: AsyncApp,
+    signing_secret: str,
+    healthy: Callable[[], Awaitable[bool]] | None = None,
+    *,
+    inbox: Inbox | None = None,
+    on_put: Callable[[], None] | None = None,
 ) -> Any:
     """The ASGI app for HTTP mode: Slack's requests, the OAuth pages, and a health check.
 
     ``POST /slack/events`` checks the signature (slack_sdk's ``SignatureVerifier``) before
     anything reads the body: Bolt parses first and verifies after, so unsigned garbage used to
-    cost a 500 and a traceback. Unsigned: 401; signed but unreadable: 400; one short log line."""
+    cost a 500 and a traceback. Unsigned: 401; signed but unreadable: 400; one short log line.
+
+    With an ``inbox``, a verified request that can be answered later (:func:`deferred`) is
+    written to it and acknowledged at once; a worker takes the turn (:mod:`.worker`), so the
+    acknowledgement never waits behind anyone's turn. ``on_put`` wakes a worker in this
+    process. A retry of a waiting event is acknowledged and not stored twice. If the inbox
+    cannot be written (the database is away) the answer is a 503, and Slack retries later."""
     from slack_bolt.adapter.starlette.async_handler import (
         AsyncSlackRequestHandler,
         to_async_bolt_request,
@@ -439,6 +522,7 @@ def http_app(
 
     handler = AsyncSlackRequestHandler(app)
     verifier = SignatureVerifier(signing_secret)
+    writer = GroupCommit(inbox) if inbox is not None else None
 
     async def events(request: Request) -> Response:
         body = await request.body()
@@ -455,6 +539,18 @@ def http_app(
             log.warning("refused a signed Slack request that could not be read (%s)",
                         type(exc).__name__)  # fmt: skip
             return JSONResponse({"error": "malformed request"}, status_code=400)
+        later = deferred(bolt_request.body) if writer is not None else None
+        if later is not None and writer is not None:
+            ref, who = later
+            payload = json.dumps(bolt_request.body, ensure_ascii=False)
+            try:
+                await writer.put(inbox_key(ref, who), who, payload)
+            except Exception as exc:  # the database is away: Slack retries a non-2xx
+                log.warning("could not queue a Slack request (%s)", type(exc).__name__)
+                return JSONResponse({"error": "try again"}, status_code=503)
+            if on_put is not None:
+                on_put()
+            return Response(status_code=200)
         return to_starlette_response(await app.async_dispatch(bolt_request))
 
     async def slack(request: Request) -> Response:
