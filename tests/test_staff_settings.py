@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
+
 from bot.coaching.community import read_form, settings_for
 from bot.config import Settings, load_settings
 from bot.conversation.engine import Engine
@@ -74,3 +76,43 @@ def test_the_form_is_read_strictly() -> None:
     assert values["booking_url"] == "https://ok.example/book"
     _, errors = read_form("discord", {"staff_channel": "C0123456789"}, words)
     assert errors == {"staff_channel": "admin_bad_channel"}
+
+
+def test_the_resolver_reads_a_community_row_once_and_afresh_after_a_save(
+    engine: Engine, tmp_path: object
+) -> None:
+    """One round trip fewer per turn: the row is kept for a few seconds, and a save in this
+    process is seen on the very next turn."""
+    from sqlalchemy import event
+
+    from bot.coaching import community
+
+    base = config(str(tmp_path))
+    statements: list[str] = []
+    sa_engine = engine.db.engine
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "community_settings" in statement and statement.lstrip().startswith("SELECT"):
+            statements.append(statement)
+
+    event.listen(sa_engine, "before_cursor_execute", count)
+    try:
+        with engine.db.transaction() as s:
+            s.add(CommunitySettings(platform="slack", workspace="T5",
+                                    values={"crisis_resources": ["first"]}))  # fmt: skip
+        for _ in range(3):
+            with engine.db.transaction() as s:
+                got = settings_for(s, person("slack", "U1", "T5"), base)
+                assert got.crisis_resources_for("T5") == ["first"]
+        assert len(statements) == 1
+        with engine.db.transaction() as s:
+            row = s.scalars(select(CommunitySettings)).one()
+            row.values = {"crisis_resources": ["second"]}
+            community.forget_recent_values(s, "slack", "T5")
+        before = len(statements)
+        with engine.db.transaction() as s:
+            assert settings_for(s, person("slack", "U1", "T5"), base).crisis_resources_for(
+                "T5") == ["second"]  # fmt: skip
+        assert len(statements) == before + 1
+    finally:
+        event.remove(sa_engine, "before_cursor_execute", count)

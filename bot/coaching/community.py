@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -152,6 +155,37 @@ def _effective(settings: Settings, workspace: str, values: dict[str, Any]) -> Se
     return settings.model_copy(update=top)
 
 
+# The per-turn resolver keeps each community's row for a few seconds, per database: it would
+# otherwise be a round trip on every turn for a row that changes when an admin saves. A save
+# clears it in its own process at once; other processes see the change within this time.
+STORED_SECONDS = 10.0
+_STORED: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[float, dict[str, Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_STORED_LOCK = threading.Lock()
+
+
+def _recent_values(session: Session, platform: str, workspace: str) -> dict[str, Any]:
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    now = time.monotonic()
+    with _STORED_LOCK:
+        held = _STORED.get(engine, {}).get((platform, workspace))
+    if held is not None and held[0] > now:
+        return held[1]
+    values = stored_values(session, platform, workspace)
+    with _STORED_LOCK:
+        _STORED.setdefault(engine, {})[(platform, workspace)] = (now + STORED_SECONDS, values)
+    return values
+
+
+def forget_recent_values(session: Session, platform: str, workspace: str) -> None:
+    """An admin saved: this process reads the row afresh on the next turn."""
+    bind = session.get_bind()
+    with _STORED_LOCK:
+        _STORED.get(getattr(bind, "engine", bind), {}).pop((platform, workspace), None)
+
+
 def settings_for(session: Session, user: User, settings: Settings) -> Settings:
     """The engine's per-turn resolver (``Registry.settings_for``).
 
@@ -159,7 +193,7 @@ def settings_for(session: Session, user: User, settings: Settings) -> Settings:
     time zone and quiet hours, which the engine could not know when it created the row; the
     welcome then asks whether that zone is theirs.
     """
-    values = stored_values(session, user.platform, community_of(user))
+    values = _recent_values(session, user.platform, community_of(user))
     if not values:
         return effective(settings, community_of(user), {}) if _has_ws_dicts(settings) else settings
     if user.created_at is not None and user.created_at == user.last_seen_at:
@@ -339,6 +373,7 @@ def admin_save(ctx: TurnContext) -> None:
     row.updated_by = ctx.user.external_id
     row.updated_at = ctx.now
     ctx.session.flush()
+    forget_recent_values(ctx.session, platform, workspace)
     if "digest" in changes or "staff_channel" in changes or "timezone" in changes:
         from bot.coaching.digest import book_digest  # digest reads this module
 
