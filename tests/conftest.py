@@ -84,6 +84,24 @@ class Clock:
         self.now += timedelta(**kwargs)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request: pytest.FixtureRequest, db: Database) -> Iterator[Database]:
+    """The same test on the zero-setup default and on the multi-process database (a throwaway
+    PostgreSQL database; skipped when ``REBOUND_TEST_POSTGRES_URL`` is not set)."""
+    if request.param == "sqlite":
+        yield db
+        return
+    from .test_postgres import PG_URL, create_database, drop_database
+
+    if not PG_URL:
+        pytest.skip("REBOUND_TEST_POSTGRES_URL is not set")
+    url, admin, name = create_database(PG_URL)
+    database = Database(url)
+    yield database
+    database.dispose()
+    drop_database(admin, name)
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,26 +48,9 @@ def _state(db: Database) -> tuple[int, int]:
         return int(rows or 0), int(conv.slots.get("ticks") or 0)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def fault_db(request: pytest.FixtureRequest, db: Database) -> Iterator[Database]:
-    """The same fault test on the zero-setup default and on the multi-process database."""
-    if request.param == "sqlite":
-        yield db
-        return
-    from .test_postgres import PG_URL, create_database, drop_database
-
-    if not PG_URL:
-        pytest.skip("REBOUND_TEST_POSTGRES_URL is not set")
-    url, admin, name = create_database(PG_URL)
-    database = Database(url)
-    yield database
-    database.dispose()
-    drop_database(admin, name)
-
-
 @pytest.mark.parametrize("run", range(2))
-def test_sigkill_mid_turn_leaves_no_half_turn(fault_db: Database, tmp_path: Path, run: int) -> None:
-    db = fault_db
+def test_sigkill_mid_turn_leaves_no_half_turn(any_db: Database, tmp_path: Path, run: int) -> None:
+    db = any_db
     import shutil
 
     flows = tmp_path / "flows"

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,22 +51,6 @@ elif sys.argv[1] == "after-commit":
 from bot.cli import main
 main(["slack", "worker", "--claim-seconds", "1"])
 """
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_db(request: pytest.FixtureRequest, db: Database) -> Iterator[Database]:
-    if request.param == "sqlite":
-        yield db
-        return
-    from .test_postgres import PG_URL, create_database, drop_database
-
-    if not PG_URL:
-        pytest.skip("REBOUND_TEST_POSTGRES_URL is not set")
-    url, admin, name = create_database(PG_URL)
-    database = Database(url)
-    yield database
-    database.dispose()
-    drop_database(admin, name)
 
 
 def _engine(db: Database, settings, clock: Clock) -> Engine:  # type: ignore[no-untyped-def]
