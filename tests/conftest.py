@@ -179,6 +179,16 @@ class EngineDriver:
 
 
 @pytest.fixture
+def slack(engine: Engine) -> Iterator[Any]:
+    """The real Slack app over loopback HTTP against the fake Slack (a ``SlackHarness``)."""
+    from .fakes.slack_driver import SlackHarness
+
+    harness = SlackHarness(engine)
+    yield harness
+    harness.close()
+
+
+@pytest.fixture
 def alice() -> UserKey:
     return UserKey("terminal", "local", "alice")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -22,13 +21,6 @@ from bot.storage.models import ProcessedEvent, User
 from .conftest import Clock
 from .fakes.slack_api import TEAM
 from .fakes.slack_driver import SECRET, SlackDriver, SlackHarness, parse_message
-
-
-@pytest.fixture
-def slack(engine: Engine) -> Iterator[SlackHarness]:
-    harness = SlackHarness(engine)
-    yield harness
-    harness.close()
 
 
 @pytest.fixture

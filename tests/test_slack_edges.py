@@ -27,13 +27,6 @@ from .test_slack_contract import counts
 
 
 @pytest.fixture
-def slack(engine: Engine) -> Iterator[SlackHarness]:
-    harness = SlackHarness(engine)
-    yield harness
-    harness.close()
-
-
-@pytest.fixture
 def ann(slack: SlackHarness, clock: Clock) -> SlackDriver:
     return SlackDriver(slack, "U1", clock)
 

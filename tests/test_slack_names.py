@@ -3,8 +3,6 @@ as the name to sign emails with; asked of Slack once; a refusal costs the name, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 
@@ -14,13 +12,6 @@ from bot.storage.models import User
 
 from .conftest import Clock
 from .fakes.slack_driver import SlackDriver, SlackHarness
-
-
-@pytest.fixture
-def slack(engine: Engine) -> Iterator[SlackHarness]:
-    harness = SlackHarness(engine)
-    yield harness
-    harness.close()
 
 
 def _texts(replies: list) -> str:  # type: ignore[type-arg]
