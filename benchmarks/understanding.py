@@ -18,9 +18,13 @@ import yaml
 
 from bot.conversation.flow_loader import load_flows
 from bot.conversation.flow_spec import FlowSpec
-from bot.conversation.interpret import Interpreter, decide, load_understanding_data
+from bot.conversation.interpret import (
+    Interpreter,
+    decide,
+    load_safety_data,
+    load_understanding_data,
+)
 from bot.conversation.messages import Choice
-from bot.conversation.safety import suggests_crisis
 from bot.conversation.turn import wants_skip
 from bot.conversation.words import GLOBAL_WORDS
 from bot.understanding.encoder import Encoder
@@ -38,7 +42,8 @@ def load_set(name: str) -> Any:
 def build(encoder: Encoder | None) -> tuple[Interpreter, dict[str, FlowSpec]]:
     flows, problems = load_flows(FLOWS)
     assert not problems, problems
-    return Interpreter(flows, load_understanding_data(FLOWS), encoder), flows
+    safety = load_safety_data(FLOWS)
+    return Interpreter(flows, load_understanding_data(FLOWS), encoder, safety=safety), flows
 
 
 def _exact(spec: Any, text: str) -> str | None:
@@ -152,7 +157,7 @@ def choices(interp: Interpreter, flows: dict[str, FlowSpec], split: str) -> Scor
 
 
 def crisis(interp: Interpreter, split: str) -> dict[str, Score]:
-    """``crisis`` = the phrase list's full reply; ``check`` = the gentle safety check."""
+    """``crisis`` = the full crisis reply; ``check`` = the gentle safety check (the screen)."""
     out: dict[str, Score] = {}
     data = load_set("crisis")
     for group in ("must_catch", "wider", "hard_negative"):
@@ -162,12 +167,7 @@ def crisis(interp: Interpreter, split: str) -> dict[str, Score]:
                 continue
             score.n += 1
             text = item["text"]
-            if suggests_crisis(text):
-                kind = "crisis"
-            elif interp.distress(interp.read(text)):
-                kind = "check"
-            else:
-                kind = "none"
+            kind = interp.screen(text).level
             score.outcomes[kind] += 1
             caught = kind != "none"
             if (group != "hard_negative") == caught:

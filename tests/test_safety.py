@@ -1,10 +1,18 @@
-"""Crisis phrases: never a silent miss on the obvious ones, no alarm on plain negations."""
+"""Crisis phrases (the screen's rules, no model): never a silent miss on the obvious ones, no
+alarm on plain negations."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.conversation.safety import asks_what_bot_is, suggests_crisis
+from benchmarks.safety import build
+from bot.conversation.safety import asks_what_bot_is
+
+_RULES = build(None)
+
+
+def suggests_crisis(text: str) -> bool:
+    return _RULES.screen(text).level == "crisis"
 
 CRISIS = [
     "I want to die",

@@ -17,7 +17,7 @@ from .fakes.discord_driver import DiscordDriver, DiscordHarness
 
 GUILD = "1200000000000000001"
 STAFF = "1200000000000000777"
-CRISIS = "Server helpline: message a moderator or call 0100 000 111"
+CRISIS = "Server helpline: message a moderator or call 0100 000 111 (Suicide & Crisis Lifeline)"
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from .fakes.slack_api import TEAM
 from .fakes.slack_driver import SlackDriver, SlackHarness
 
 STAFF = "CSTAFF0001"
-CRISIS = "Campus crisis line: call 0100 000 111"
+CRISIS = "Campus crisis line: call 0100 000 111 (suicide and self-harm support, any time)"
 BOOKING = "https://careers.example.ac.uk/book"
 
 

@@ -26,6 +26,8 @@ from bot.storage.models import Handoff, Interview, PlanAction, Reflection, Theme
 
 log = logging.getLogger(__name__)
 NOTES_KEY = "handoff_notes"
+# Started from the crisis reply: the summary says only that the person asked to talk.
+TALK_ONLY_KEY = "handoff_talk_only"
 POSTED_KEY = "_handoff_posted"
 THEMES_SHOWN = 3
 MAX_NOTES = 600
@@ -33,6 +35,7 @@ MAX_NOTES = 600
 uses_messages(
     "handoff_booking", "handoff_no_booking", "handoff_head", "handoff_role", "handoff_themes",
     "handoff_plan", "handoff_notes", "handoff_nothing_yet", "handoff_withdraw_failed",
+    "handoff_head_talk", "handoff_offer_full", "handoff_offer_talk",
 )  # fmt: skip
 
 
@@ -50,9 +53,23 @@ def _posted(ctx: TurnContext) -> list[Handoff]:
     )
 
 
-@action("handoff_open", provides=["booking_text"])
+@condition("handoff_available")
+def handoff_available(ctx: TurnContext) -> bool:
+    """The workspace has a booking link or a staff channel: someone can be reached."""
+    community = _community(ctx)
+    return bool(community.booking_url or (community.staff_channel and _poster(ctx) is not None))
+
+
+@condition("handoff_talk_only")
+def handoff_talk_only(ctx: TurnContext) -> bool:
+    return bool(ctx.slots.get(TALK_ONLY_KEY))
+
+
+@action("handoff_open", provides=["booking_text", "offer_text"])
 def handoff_open(ctx: TurnContext) -> None:
     community = _community(ctx)
+    talk_only = bool(ctx.slots.get(TALK_ONLY_KEY))
+    ctx.slots["offer_text"] = ctx.text("handoff_offer_talk" if talk_only else "handoff_offer_full")
     ctx.slots["booking_text"] = (
         ctx.text("handoff_booking", url=community.booking_url)
         if community.booking_url
@@ -77,6 +94,12 @@ def handoff_with_notes(ctx: TurnContext) -> bool:
     return bool(ctx.slots.get(NOTES_KEY))
 
 
+@condition("handoff_notes_possible")
+def handoff_notes_possible(ctx: TurnContext) -> bool:
+    """Notes can be added: not yet added, and not a talk-only request."""
+    return not ctx.slots.get(NOTES_KEY) and not ctx.slots.get(TALK_ONLY_KEY)
+
+
 @action("handoff_add_notes")
 def handoff_add_notes(ctx: TurnContext) -> None:
     ctx.slots[NOTES_KEY] = True
@@ -91,8 +114,11 @@ def build_summary(ctx: TurnContext, with_notes: bool) -> str:
     """The summary exactly as it would be posted: role, stage, themes, plan; notes if asked.
 
     Never a feeling, a company, an interviewer's name or anything else the person typed,
-    unless ``with_notes`` (their reflection notes, which they ticked to include)."""
+    unless ``with_notes`` (their reflection notes, which they ticked to include). Started from
+    the crisis reply, only that they asked to talk: nothing of what they wrote, not even why."""
     uid = ctx.user.id
+    if ctx.slots.get(TALK_ONLY_KEY):
+        return ctx.text("handoff_head_talk", person=f"<@{ctx.user.external_id}>")
     lines = [ctx.text("handoff_head", person=f"<@{ctx.user.external_id}>")]
     latest = ctx.session.scalar(
         select(Interview).where(Interview.user_id == uid).order_by(Interview.id.desc()).limit(1)

@@ -34,7 +34,13 @@ from bot.conversation.flow_check import (
 )
 from bot.conversation.flow_spec import HOME_FLOW, Problem
 from bot.conversation.inputs import clean_text
-from bot.conversation.interpret import EncoderSource, Interpreter, load_understanding_data
+from bot.conversation.interpret import (
+    SCREEN_WAIT,
+    EncoderSource,
+    Interpreter,
+    load_safety_data,
+    load_understanding_data,
+)
 from bot.conversation.machine import FlowMachine
 from bot.conversation.messages import (
     Form,
@@ -90,7 +96,8 @@ class Engine:
         }
         self.commands = {cmd: name for name, flow in self.flows.items() for cmd in flow.commands}
         data = load_understanding_data(settings.flows_dir)
-        self.interpreter = Interpreter(self.flows, data, encoder)
+        safety = load_safety_data(settings.flows_dir)
+        self.interpreter = Interpreter(self.flows, data, encoder, safety=safety)
         self._lock_person = _lock_person(postgres=not db.is_sqlite)
         self._fold = not db.is_sqlite
         self._folded = {True: _folded_lock(with_event=True), False: _folded_lock(with_event=False)}
@@ -107,11 +114,18 @@ class Engine:
 
     def handle(self, inbound: Inbound) -> list[Reply]:
         """Answer one thing the person did. Never raises for anything the person sends."""
-        if inbound.text:
-            # Typed text may need the encoder, which loads in the background at start-up:
-            # wait for it here, before the person's row is locked, not inside the turn.
-            self.interpreter.wait()
+        if inbound.text or inbound.form:
+            # Typed text (a form's fields too) is screened for crisis with the encoder, which
+            # loads in the background at start-up: wait for it here, before the person's row
+            # is locked, not inside the turn.
+            self.interpreter.wait(SCREEN_WAIT)
         return self._in_turn(inbound, lambda turn: turn.run())
+
+    def concerning(self, text: str) -> bool:
+        """Would this text, sent now, get the crisis reply or the safety check? For an adapter
+        that holds typed text before a turn (the terminal's field-by-field form): such text
+        must be sent as a message at once, never held as an answer."""
+        return self.interpreter.screen(text).concerning
 
     def prepare(self, texts: list[str]) -> int:
         """Several typed messages are waiting (an inbox worker's batch): encode those the turns

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import RootModel
+from pydantic import BaseModel, RootModel
 
 from bot.conversation.flow_loader import load_flows, load_yaml, validate_file
 from bot.conversation.flow_spec import (
@@ -35,6 +35,7 @@ from bot.conversation.flow_spec import (
 from bot.conversation.inputs import normalise_command
 from bot.conversation.registry import Registry
 from bot.conversation.words import GLOBAL_WORDS
+from bot.understanding.screening import RulesError, SafetyRules
 
 REQUIRED_FLOWS = (HOME_FLOW, ENTRY_FLOW)
 MESSAGES_FILE = "_messages.yaml"
@@ -62,6 +63,8 @@ CHAT_CHROME = (
 # (``Registry.uses_messages``); any other key in the file is reported as unused.
 REQUIRED_MESSAGES = (
     "crisis",
+    "crisis_other",
+    "crisis_talk",
     "welcome_back",
     "crisis_return",
     "paused",
@@ -104,7 +107,6 @@ REQUIRED_MESSAGES = (
     "safety_no",
     "safety_private",
     "safety_glad",
-    "safety_later",
     # a state that asks without words of its own
     "default_prompt",
     # answers that don't fit a field or an input
@@ -411,6 +413,71 @@ def check_data_files(flows_dir: Path, registry: Registry) -> list[Problem]:
     return problems
 
 
+SAFETY_FILE = "_safety.yaml"
+SAFETY_EXAMPLES_FILE = "_safety_examples.yaml"
+SAFETY_CATEGORIES = frozenset({
+    "direct", "euphemism", "plan_timing", "method_means", "preparation", "slang",
+    "hopelessness_burden", "self_harm", "other_person",
+})  # fmt: skip
+
+
+class _SafetyCategory(BaseModel, extra="forbid"):
+    crisis: list[str | list[str]] = []
+    check: list[str | list[str]] = []
+
+
+class _TalkToAPerson(BaseModel, extra="forbid"):
+    flow: str
+    when: str | None = None
+    slots: dict[str, Any] = {}
+
+
+class _SafetyFile(BaseModel, extra="allow"):
+    macros: dict[str, str] = {}
+    emoji: dict[str, str] = {}
+    categories: dict[str, _SafetyCategory]
+    answers: dict[str, list[str]] = {}
+    talk_to_a_person: _TalkToAPerson | None = None
+
+
+class _SafetyExamples(BaseModel, extra="forbid"):
+    concern: list[str]
+    ordinary: list[str]
+
+
+def check_safety(flows_dir: Path, flows: dict[str, FlowSpec], registry: Registry) -> list[Problem]:
+    """The screening files: every pattern compiles, every category the screen relies on is
+    there, the hand-off it offers names a real flow and condition, the examples are lists."""
+    problems: list[Problem] = []
+    try:
+        raw: Any = load_yaml(flows_dir / SAFETY_FILE)
+        examples: Any = load_yaml(flows_dir / SAFETY_EXAMPLES_FILE)
+    except (OSError, yaml.YAMLError) as exc:
+        return [Problem(SAFETY_FILE, None, f"cannot read: {exc}")]
+    parsed, found = validate_file(_SafetyFile, SAFETY_FILE, raw, None)
+    problems += found
+    problems += validate_file(_SafetyExamples, SAFETY_EXAMPLES_FILE, examples, None)[1]
+    if parsed is None:
+        return problems
+    missing = SAFETY_CATEGORIES - set(parsed.categories)
+    if missing:
+        problems.append(Problem(SAFETY_FILE, None, f"missing categories: {sorted(missing)}"))
+    unknown = set(parsed.answers) - {"safe", "unsafe", "private"}
+    if unknown:
+        problems.append(Problem(SAFETY_FILE, None, f"unknown answers: {sorted(unknown)}"))
+    talk = parsed.talk_to_a_person
+    # No such flow (a trimmed flows folder) only means no button under the crisis reply.
+    known = registry.conditions
+    if talk is not None and talk.flow in flows and talk.when and talk.when not in known:
+        message = f"talk_to_a_person: no condition {talk.when!r}"
+        problems.append(Problem(SAFETY_FILE, None, message))
+    try:
+        SafetyRules(raw)
+    except RulesError as exc:
+        problems.append(Problem(SAFETY_FILE, None, f"pattern does not compile: {exc}"))
+    return problems
+
+
 def load_checked(
     flows_dir: Path, registry: Registry
 ) -> tuple[dict[str, FlowSpec], dict[str, str], list[Problem]]:
@@ -423,6 +490,7 @@ def load_checked(
     messages, msg_problems = load_messages(flows_dir, registry.messages)
     msg_problems += check_command_descriptions(flows, messages)
     problems += check_data_files(flows_dir, registry)
+    problems += check_safety(flows_dir, flows, registry)
     return flows, messages, problems + msg_problems
 
 

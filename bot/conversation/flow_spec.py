@@ -291,6 +291,9 @@ class FieldSpec(Strict):
     placeholder: Text = ""
     max_length: Annotated[int, Field(strict=True, gt=0)] = 500
     options: tuple[FieldOption, ...] = ()
+    # False only for a field that holds crisis lines by design (the admin form's resource
+    # lists): its text is not screened for crisis. Every other field is.
+    screen: StrictBool = True
 
     @model_validator(mode="before")
     @classmethod

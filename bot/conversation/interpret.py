@@ -13,6 +13,7 @@ and exact words never touch it.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,14 +31,17 @@ from bot.conversation.messages import Choice
 from bot.conversation.words import GLOBAL_WORDS
 from bot.understanding.dates import find_when
 from bot.understanding.details import Details, details_in
-from bot.understanding.distress import DistressDetector
 from bot.understanding.encoder import CACHE_MAX_CHARS, Encoder, load_encoder
 from bot.understanding.intents import Guess, IntentRouter, IntentSpec
 from bot.understanding.options import OptionMatcher, OptionSpec
+from bot.understanding.screening import MeaningLayer, SafetyRules, Screener, Screening
 
 log = logging.getLogger(__name__)
 DATA_FILE = "_understanding.yaml"
+SAFETY_FILE = "_safety.yaml"
+SAFETY_EXAMPLES_FILE = "_safety_examples.yaml"
 MIDFLOW_GUESS = 0.5
+SCREEN_WAIT = 180.0  # seconds: see Interpreter.screen
 # OptionMatcher scores a words-only match at 0.5 unless meaning agrees more strongly.
 WORDS_SCORE = 1.0
 EncoderSource = Encoder | Callable[[], Encoder | None] | None
@@ -90,18 +94,14 @@ def decide(
     can_skip: bool,
 ) -> Decision:
     """The order of reading a message that matched nothing exactly (README, "How a turn
-    works"): distress, skip, the offered options, then another flow. Kept apart from the turn
-    so the labelled set measures exactly what people get."""
+    works"): skip, the offered options, then another flow. Crisis screening came before this,
+    on every message (:meth:`Interpreter.screen`). Kept apart from the turn so the labelled set
+    measures exactly what people get."""
     at_home = flow == home
     # At the menu every option is a flow: the intents, with their examples, read it better.
     option = interp.option(reading, spec, offered) if offered and not at_home else None
     if option is not None and interp.risky(spec, str(option.name)):
         option = None  # a destructive or private step is only ever answered with its buttons
-    # An answer that plainly names an option in words ("I don't feel anything" at the feelings
-    # question) is that answer; only the words layer of the distress check applies to it.
-    worded = option is not None and option.level == "act" and option.score <= WORDS_SCORE
-    if interp.distress(reading, words_only=worded):
-        return Decision("check")
     if can_skip:
         return Decision("skip", spec.skip)
     if option is not None and option.level == "act" and not at_home:
@@ -156,6 +156,30 @@ def load_understanding_data(flows_dir: Path) -> dict[str, list[str]]:
     return {str(k): [str(x) for x in (v or [])] for k, v in raw.items()}
 
 
+def load_safety_data(flows_dir: Path) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The screening rules and the classifier's examples (flows/_safety*.yaml)."""
+    rules_path, examples_path = flows_dir / SAFETY_FILE, flows_dir / SAFETY_EXAMPLES_FILE
+    rules = yaml.safe_load(rules_path.read_text(encoding="utf-8")) if rules_path.exists() else {}
+    raw = (
+        yaml.safe_load(examples_path.read_text(encoding="utf-8"))
+        if examples_path.exists()
+        else {}
+    )
+    examples = {str(k): [str(x) for x in (v or [])] for k, v in (raw or {}).items()}
+    return rules or {}, examples
+
+
+def compile_answers(raw: dict[str, Any]) -> dict[str, re.Pattern[str]]:
+    """``answers:`` of the safety file: phrases by answer (safe, unsafe, private)."""
+    out = {}
+    for key, phrases in raw.items():
+        items = [str(p) for p in phrases or ()]
+        if items:
+            alternation = "|".join(items)
+            out[str(key)] = re.compile(rf"(?<![a-z0-9'])(?:{alternation})(?![a-z0-9])")
+    return out
+
+
 def intents_of(flows: Iterable[FlowSpec]) -> list[IntentSpec]:
     out = []
     for flow in flows:
@@ -180,9 +204,17 @@ class Interpreter:
         flows: dict[str, FlowSpec],
         data: dict[str, list[str]],
         encoder: EncoderSource = None,
+        safety: tuple[dict[str, Any], dict[str, list[str]]] | None = None,
     ) -> None:
         self.flows = flows
         self.data = data
+        rules, self.safety_examples = safety or ({}, {})
+        # What the crisis reply offers (a flow to reach a person) and how a typed answer to
+        # the gentle check is read: both declared in the safety file.
+        self.safety_reply: dict[str, Any] | None = rules.get("talk_to_a_person") or None
+        self.safety_answers = compile_answers(rules.get("answers") or {})
+        # The phrase layer works from the first message, before the encoder has loaded.
+        self.screener = Screener(SafetyRules(rules))
         # The steps of flows that must never start on a guess (by identity: looked up per turn).
         self._confirm_first_states = {
             id(state)
@@ -191,6 +223,7 @@ class Interpreter:
             for state in flow.states.values()
         }
         self._ready = threading.Event()
+        self._recent = threading.local()
         self._lock = threading.Lock()
         self._exact: set[str] | None = None
         self.encoder: Encoder | None = None
@@ -217,20 +250,19 @@ class Interpreter:
         preload = getattr(encoder, "preload", None)
         if preload is not None:  # the real encoder: examples read back from the last start
             intents = intents_of(self.flows.values())
-            anchors = ("small_talk", "distress", "not_distress")
             preload([
                 *(t for i in intents for t in (*i.examples, *i.commands, i.label)),
-                *(t for name in anchors for t in self.data.get(name, ())),
+                *self.data.get("small_talk", ()),
+                *(t for v in self.safety_examples.values() for t in v),
             ])  # fmt: skip
         router = IntentRouter(
             intents_of(self.flows.values()), encoder, small_talk=self.data.get("small_talk", ())
         )
-        distress = DistressDetector(
+        meaning = MeaningLayer(
             encoder,
-            anchors=self.data.get("distress", ()),
-            safe=self.data.get("not_distress", ()),
-            phrases=self.data.get("distress_phrases", ()),
-            everyday=[
+            concern=self.safety_examples.get("concern", ()),
+            ordinary=[
+                *self.safety_examples.get("ordinary", ()),
                 *self.data.get("small_talk", ()),
                 *(e for i in intents_of(self.flows.values()) for e in i.examples),
             ],
@@ -238,7 +270,7 @@ class Interpreter:
         with self._lock:
             self.encoder = encoder
             self.router = router
-            self.distress_detector = distress
+            self.screener = Screener(self.screener.rules, meaning if meaning.ready else None)
             self.matcher = OptionMatcher(encoder)
 
     def wait(self, timeout: float = 30.0) -> bool:
@@ -283,8 +315,15 @@ class Interpreter:
     # ------------------------------------------------------------------ questions
 
     def read(self, text: str) -> Reading:
+        """The message, encoded at most once: the screen and the turn's later questions about
+        the same text (on this thread, so one turn) share one reading."""
         self.wait()
-        return Reading(text, self.encoder)
+        last = getattr(self._recent, "reading", None)
+        if last is not None and last.text == text and last._encoder is self.encoder:
+            return last
+        reading = Reading(text, self.encoder)
+        self._recent.reading = reading
+        return reading
 
     def intent(self, reading: Reading) -> Guess:
         """The flow a message asks for, with how sure the router is."""
@@ -315,9 +354,18 @@ class Interpreter:
         understand = getattr(spec, "understand", None)
         return bool(understand and understand.confirm)
 
-    def distress(self, reading: Reading, words_only: bool = False) -> bool:
-        vector = None if words_only else reading.vector
-        return self.distress_detector.concerned(reading.text, vector)
+    def screen(self, text: str) -> Screening:
+        """Crisis screening of one piece of text the person sent: the rules at once, the
+        meaning layer when the encoder is loaded (waited for, like any typed message)."""
+        # Safety outranks speed: on a cold start (the classifier's examples encoded and trained
+        # for the first time) wait longer than for understanding, rather than screen by rules
+        # alone.
+        self.wait(SCREEN_WAIT)
+        reading = self.read(text)
+        # A button's label or a command is the bot's own words: the rules read it, the encoder
+        # is not woken for it.
+        own = not self._worth_encoding(text) and len(text) <= CACHE_MAX_CHARS
+        return self.screener.screen(text, lambda: reading.vector, meaning_allowed=not own)
 
     def option_leading_to(
         self, flow: str, spec: StateSpec, offered: list[Choice], target: str

@@ -1,9 +1,10 @@
 """What happens in one turn: safety first, then global words, then the answer to the current step.
 
-The order matters and is the product's promise: a message that suggests crisis stops everything,
-whatever step the person is on; words like ``help``, ``pause`` and ``back`` work everywhere;
-only then is the message read as an answer. Anything that fits nothing gets a helpful reply and
-the current question again, never silence.
+The order matters and is the product's promise: every piece of text is screened for crisis
+before anything else, and a message that suggests crisis stops everything, whatever step the
+person is on (:mod:`~bot.conversation.turn_safety`); words like ``help``, ``pause`` and
+``back`` work everywhere; only then is the message read as an answer. Anything that fits
+nothing gets a helpful reply and the current question again, never silence.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from bot.conversation.safety import (
     asks_for_counselling,
     asks_if_bot_is_a_professional,
     asks_what_bot_is,
-    suggests_crisis,
 )
 from bot.conversation.turn_answers import AnswersMixin, wants_skip
 from bot.conversation.turn_moves import THEN_KEY, MovesMixin
 from bot.conversation.turn_offers import OffersMixin, jsonable
+from bot.conversation.turn_safety import SafetyMixin
 from bot.conversation.words import GLOBAL_WORDS
 from bot.storage.models import Conversation, User
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from bot.conversation.engine import Engine
 
 
-class Turn(AnswersMixin, OffersMixin, MovesMixin):
+class Turn(SafetyMixin, AnswersMixin, OffersMixin, MovesMixin):
     """One person's turn: reads the stored conversation, decides, and writes it back."""
 
     def __init__(
@@ -88,15 +89,16 @@ class Turn(AnswersMixin, OffersMixin, MovesMixin):
     def run(self) -> list[Reply]:
         inbound = self.ctx.inbound
         text = inputs.clean_text(inbound.text) if inbound.text is not None else None
+        # Safety first: every word, in every prompt, before it is stored or interpreted.
+        decided = self._safety_first(self._screen_inbound(text), text)
+        if decided is not None:
+            return decided
         if text is not None and len(text) > inputs.MAX_TEXT:
             too_long = self.msg["too_long"].format(limit=inputs.MAX_TEXT)
             if self.fresh:  # no step to ask again yet: the reason, then the first hello
                 self._say(too_long)
                 return self._enter(f"@{ENTRY_FLOW}")
             return self._reprompt(too_long)
-        form_text = " ".join(str(v) for v in (inbound.form or {}).values() if v)
-        if suggests_crisis(" ".join(filter(None, [text, form_text]))):
-            return self._crisis()
         if self.ctx.user.crisis_at is not None:
             # The note comes first; the message itself is still read and acted on.
             self.ctx.user.crisis_at = None
@@ -159,20 +161,9 @@ class Turn(AnswersMixin, OffersMixin, MovesMixin):
             self._say(intro)
         return self._enter(f"@{flow}")
 
-    def _resources(self) -> str:
-        resources = self.ctx.settings.crisis_resources_for(self.ctx.user.workspace)
-        return "\n".join(f"• {r}" for r in resources)
-
     def _counselling(self) -> str:
         resources = self.engine.settings.counselling_resources_for(self.ctx.user.workspace)
         return "\n".join(f"• {r}" for r in resources)
-
-    def _crisis(self) -> list[Reply]:
-        user = self.ctx.user
-        user.crisis_at = self.ctx.now
-        self.paused = True
-        self._emit("crisis")
-        return self._say(self.msg["crisis"].format(resources=self._resources()))
 
     # ------------------------------------------------------------------ helpers
 

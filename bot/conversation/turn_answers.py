@@ -104,9 +104,10 @@ class AnswersMixin:
         return self._fire("choose", choice=choice_id)
 
     def _submit_text(self, spec: StateSpec, text: str, *, as_answer: bool = False) -> list[Reply]:
-        """A typed answer to an input step. Free text is only checked for distress and for
-        news that belongs to another flow (offered, never taken on a guess); numbers and dates
-        go to their parsers, and only an answer that doesn't parse is read any further."""
+        """A typed answer to an input step (already screened for crisis). Free text is only
+        checked for news that belongs to another flow (offered, never taken on a guess);
+        numbers and dates go to their parsers, and only an answer that doesn't parse is read
+        any further."""
         assert spec.input is not None
         inp = spec.input
         if inp.optional and wants_skip(text):
@@ -116,8 +117,6 @@ class AnswersMixin:
         free_text = inp.kind in ("text", "long_text")
         if not as_answer and (why or free_text or self.welcome_back):
             reading = self.engine.interpreter.read(text)
-            if self.engine.interpreter.distress(reading):
-                return self._safety_check(answer=text if not why else None)
             guess = self.engine.interpreter.intent(reading)
             # A free-text answer is only ever *offered* a switch, and only for news (a
             # rejection, an offer): "No, that's my answer" keeps it as typed.

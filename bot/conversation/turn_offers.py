@@ -2,7 +2,7 @@
 
 :func:`~bot.conversation.interpret.decide` says what it means; this carries it out, asking
 first wherever the flows require (offers: "did you mean", switch and come back, the gentle
-safety check; see :mod:`bot.conversation.offers`). Part of :class:`~bot.conversation.turn.Turn`.
+see :mod:`bot.conversation.offers`). Part of :class:`~bot.conversation.turn.Turn`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ class OffersMixin:
     def _understand(self, spec: StateSpec, text: str, at_form: bool = False) -> list[Reply]:
         """A typed message that matched nothing exactly: ask the understanding layers.
 
-        Order (docs: README "How a turn works"): distress, then the best of the offered
-        options, then another flow's intent; each either acts, asks first, or gives up.
+        Order (docs: README "How a turn works"): the best of the offered options, then
+        another flow's intent; each either acts, asks first, or gives up. (Crisis screening
+        came first, in :meth:`~bot.conversation.turn_safety.SafetyMixin._safety_first`.)
         """
         interp = self.engine.interpreter
         offered = [] if at_form else choices_for(self.ctx, spec, self.engine.registry)
@@ -46,8 +47,6 @@ class OffersMixin:
             can_skip=bool(spec.skip) and wants_skip(text),
         )
         kind, target = decision.kind, str(decision.target)
-        if kind == "check":
-            return self._safety_check()
         if kind == "skip":
             return self._enter(target)
         if kind == "home":
@@ -113,20 +112,6 @@ class OffersMixin:
         line = self.msg["choice_guess"].format(label=offered.get(choice_id, choice_id))
         return self._make_offer(offer, line, with_state=True)
 
-    def _safety_check(self, answer: str | None = None) -> list[Reply]:
-        """The gentle check. ``answer``: a typed answer that raised it, kept so that once the
-        person says they are safe it is still taken as their answer."""
-        choices = [
-            ("~safe", self.msg["safety_yes"]),
-            ("~unsafe", self.msg["safety_no"]),
-            ("~private", self.msg["safety_private"]),
-        ]
-        data: dict[str, Any] = {"yes": "~safe", "no": "~unsafe", "state": self.state}
-        if answer is not None:
-            data["answer"] = answer[:MAX_KEPT]
-        offer = Offer("safety", choices, data)
-        return self._make_offer(offer, self.msg["safety_check"])
-
     def _answer_offer(self, offer: Offer, text: str | None) -> list[Reply] | None:
         """The person's answer to an offer, or None to read the message as usual."""
         inbound = self.ctx.inbound
@@ -147,16 +132,6 @@ class OffersMixin:
             if data.get("state") != self.state:
                 return None
             return self._choose_understood(self._spec(), str(data.get("guess")), data["text"])
-        if offer.kind == "safety":
-            if picked == "~unsafe":
-                return self._crisis()
-            key = "safety_later" if picked == "~private" else "safety_glad"
-            self._say(self.msg[key].format(resources=self._resources()))
-            spec = self._spec()
-            answer = data.get("answer")
-            if answer and spec.input is not None and data.get("state") == self.state:
-                return self._submit_text(spec, str(answer), as_answer=True)
-            return self._prompt()
         if offer.kind == "resume":
             if picked == "~resume":
                 return self._restore_suspended(offer.data)

@@ -109,6 +109,9 @@ class User(Base):
     weekly_summary: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set when a message suggested crisis: every nudge stays silent until they write again.
     crisis_at: Mapped[datetime | None]
+    # When they last answered the gentle "are you safe?" check with yes: for a week after, any
+    # further signal gets the full crisis reply (one "I'm fine" does not close the door).
+    safe_said_at: Mapped[datetime | None]
     # Set when delivery failed for good (blocked the bot, left the workspace).
     undeliverable_at: Mapped[datetime | None]
     dm_channel: Mapped[str | None] = mapped_column(String(64))

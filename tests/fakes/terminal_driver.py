@@ -27,7 +27,10 @@ class TerminalDriver:
         self.clock = clock
         self.out = io.StringIO()
         self._form: Form | None = None
-        self.console = Console(self._handle, user, io.StringIO(""), self.out, interactive=False)
+        self.console = Console(
+            self._handle, user, io.StringIO(""), self.out, interactive=False,
+            concerning=engine.concerning,
+        )
         self.console.start([])
         self.last: list[Reply] = []
 

@@ -37,8 +37,12 @@ class Console:
         stdout: TextIO = sys.stdout,
         interactive: bool | None = None,
         goodbye: str = "",
+        concerning: Callable[[str], bool] | None = None,
     ) -> None:
         self.handle = handle
+        # The engine's crisis screen: a field answer that raises it is sent at once, as a
+        # message of its own, instead of being held until the form's last field.
+        self.concerning = concerning
         self.goodbye = goodbye  # said after /quit (``console_bye`` in _messages.yaml)
         self.user = user
         self.stdin = stdin
@@ -94,8 +98,16 @@ class Console:
 
         A form is asked one field at a time and submitted whole after its last field. A global
         word (``main menu``, ``start over``...) typed at the first field is not an answer: it
-        goes to the engine like anywhere else, as on Slack and Discord.
+        goes to the engine like anywhere else, as on Slack and Discord. A field answer that the
+        crisis screen flags is never held as an answer: the form is dropped and the line goes to
+        the engine at once, which answers it with care.
         """
+        if (self._filling is not None or (self._last is not None and self._last.form)) and (
+            self.concerning is not None and self.concerning(line)
+        ):
+            self._filling = None
+            self.show(self.handle(to_inbound(self.user, line)))
+            return
         if self._filling is not None:
             form, token, values = self._filling
             asked = form.fields[len(values)]

@@ -64,7 +64,9 @@ def chat(ctx: click.Context, user: str, db_url: str | None, now: str | None) -> 
     """Talk to Rebound in this terminal (no tokens needed)."""
     engine = composition(ctx).build(db_url, now).engine
     key = user_key(user)
-    console = Console(engine.handle, key, goodbye=engine.messages["console_bye"])
+    console = Console(
+        engine.handle, key, goodbye=engine.messages["console_bye"], concerning=engine.concerning
+    )
     if console.interactive:
         console.write(engine.messages["console_hello"] + "\n")
     with chat_reminders(engine, console) as shown:  # due reminders are printed into the chat
