@@ -34,7 +34,7 @@ NEGATIVE_KINDS = {"idiom", "negation", "past_recovery", "quote_media", "complain
 # are 97% / 85% / 3% / 10%; benchmarks/README.md has where each stands and why). Raise them as
 # the screen improves; never lower them to let a change through.
 FLOOR_ANY = 0.95
-FLOOR_FULL = 0.74
+FLOOR_FULL = 0.78
 CEILING_FULL = 0.045
 CEILING_CHECK = 0.13
 
@@ -274,6 +274,19 @@ def test_the_full_reply_offers_a_person_where_the_workspace_has_one(
     assert "end my life" not in stored(engine)
 
 
+def test_after_the_full_reply_a_yes_is_read_as_usual(engine: Engine, clock: Clock) -> None:
+    with engine.db.transaction() as s:
+        booking = {"booking_url": "https://careers.example/book"}
+        s.add(CommunitySettings(platform="terminal", workspace="local", values=booking))
+    chat = EngineDriver(engine, UserKey("terminal", "local", "lee"), clock)
+    chat.text("hi")
+    chat.press("Yes, that's right")
+    chat.text("I want to end my life")
+    reply = chat.text("yes")
+    assert "glad you wrote again" in said(reply)
+    assert "https://careers.example/book" not in said(reply)  # no hand-off on a guess
+
+
 def test_without_a_booking_link_or_staff_channel_no_button_is_offered(sam: EngineDriver) -> None:
     reply = sam.text("I want to end my life")
     assert CRISIS_MARK in said(reply)
@@ -291,13 +304,25 @@ def test_the_log_holds_the_outcome_never_the_words(
     assert "bridge" not in everything and "station" not in everything
 
 
-def test_flows_check_names_a_broken_pattern(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("where", "pattern", "said"),
+    [("crisis", "(unclosed", "(unclosed"), ("crisis", "maybe|\\w*", "matches an empty text"),
+     ("departure", "moving|x*", "matches an empty text")],
+)
+def test_flows_check_names_a_broken_pattern(
+    tmp_path: Path, where: str, pattern: str, said: str
+) -> None:
+    """A pattern that does not compile, or one that would match every message (an empty
+    alternative blanks every sentence or flags every message), stops the bot from starting."""
     copy_system_files(tmp_path)
     raw = yaml.safe_load((tmp_path / "_safety.yaml").read_text(encoding="utf-8"))
-    raw["categories"]["direct"]["crisis"].append("(unclosed")
+    if where == "crisis":
+        raw["categories"]["direct"]["crisis"].append(pattern)
+    else:
+        raw[where] = [*raw[where], pattern]
     (tmp_path / "_safety.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
     problems = check_safety(tmp_path, {}, Registry())
-    assert any("does not compile" in str(p) and "(unclosed" in str(p) for p in problems)
+    assert any("does not compile" in str(p) and said in str(p) for p in problems), problems
 
 
 def test_the_screen_is_quick_to_find_nothing_in_an_everyday_answer(interp: Interpreter) -> None:

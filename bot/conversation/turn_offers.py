@@ -114,6 +114,8 @@ class OffersMixin:
 
     def _answer_offer(self, offer: Offer, text: str | None) -> list[Reply] | None:
         """The person's answer to an offer, or None to read the message as usual."""
+        if offer.kind == "crisis":
+            return None  # its one button was handled first (turn_safety); anything else is news
         inbound = self.ctx.inbound
         if inbound.choice is not None:
             if inbound.token != self.token or inbound.choice not in offer.ids():

@@ -194,9 +194,12 @@ class SafetyRules:
 
         def compile_one(pattern: str, where: str) -> re.Pattern[str]:
             try:
-                return re.compile(_wrap(expand(pattern)))
+                compiled = re.compile(_wrap(expand(pattern)))
             except re.error as exc:
                 raise RulesError(f"{where}: {pattern!r}: {exc}") from exc
+            if compiled.fullmatch(""):  # it would match every message
+                raise RulesError(f"{where}: {pattern[:60]!r}: matches an empty text")
+            return compiled
 
         def compile_items(items: Iterable[Any], where: str) -> list[list[re.Pattern[str]]]:
             out = []
