@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, RootModel
 
-from bot.conversation.flow_loader import load_flows, load_yaml, validate_file
+from bot.conversation.flow_loader import load_flows, load_yaml, read_data_yaml, validate_file
 from bot.conversation.flow_spec import (
     ENTRY_FLOW,
     FIELD_KINDS,
@@ -450,8 +450,8 @@ def check_safety(flows_dir: Path, flows: dict[str, FlowSpec], registry: Registry
     there, the hand-off it offers names a real flow and condition, the examples are lists."""
     problems: list[Problem] = []
     try:
-        raw: Any = load_yaml(flows_dir / SAFETY_FILE)
-        examples: Any = load_yaml(flows_dir / SAFETY_EXAMPLES_FILE)
+        raw: Any = read_data_yaml(flows_dir / SAFETY_FILE)
+        examples: Any = read_data_yaml(flows_dir / SAFETY_EXAMPLES_FILE)
     except (OSError, yaml.YAMLError) as exc:
         return [Problem(SAFETY_FILE, None, f"cannot read: {exc}")]
     parsed, found = validate_file(_SafetyFile, SAFETY_FILE, raw, None)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from bot.conversation.flow_loader import read_data_yaml
 from bot.conversation.flow_spec import FlowSpec, Problem, StateSpec
 from bot.conversation.inputs import normalise_command
 from bot.conversation.messages import Choice
@@ -159,12 +160,8 @@ def load_understanding_data(flows_dir: Path) -> dict[str, list[str]]:
 def load_safety_data(flows_dir: Path) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The screening rules and the classifier's examples (flows/_safety*.yaml)."""
     rules_path, examples_path = flows_dir / SAFETY_FILE, flows_dir / SAFETY_EXAMPLES_FILE
-    rules = yaml.safe_load(rules_path.read_text(encoding="utf-8")) if rules_path.exists() else {}
-    raw = (
-        yaml.safe_load(examples_path.read_text(encoding="utf-8"))
-        if examples_path.exists()
-        else {}
-    )
+    rules = read_data_yaml(rules_path) if rules_path.exists() else {}
+    raw = read_data_yaml(examples_path) if examples_path.exists() else {}
     examples = {str(k): [str(x) for x in (v or [])] for k, v in (raw or {}).items()}
     return rules or {}, examples
 
